@@ -1,0 +1,16 @@
+//! Decoders: one per source format, each turning fetched bytes into tables of rows.
+
+pub mod csv;
+pub mod text;
+
+use crate::domain::ParserType;
+use crate::ports::DecoderRegistry;
+
+/// The decoders intake ships with, under their parser type names.
+pub fn standard_registry() -> DecoderRegistry {
+    let mut registry = DecoderRegistry::new();
+    if let Ok(csv) = ParserType::new("csv") {
+        registry.register(csv, csv::CsvDecoder);
+    }
+    registry
+}

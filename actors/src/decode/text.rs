@@ -1,0 +1,162 @@
+//! Text encodings of csv files: detection and a streaming transcoder to UTF-8.
+//!
+//! Suppliers' csv exports come in UTF-8 (with or without a BOM), UTF-16 from Excel's
+//! "Unicode text", and the legacy code pages of their locale: Windows-1251, KOI8-R, CP866,
+//! Windows-1252. Invalid bytes become U+FFFD; they never stop the read.
+
+use std::io::{self, Read};
+
+use encoding_rs::{Decoder, Encoding, UTF_8};
+
+/// How many bytes from the top are inspected to guess the encoding.
+pub const SNIFF_BYTES: usize = 64 * 1024;
+
+/// The encoding of a file from its first bytes: a BOM wins, then valid UTF-8, then a guess.
+pub fn detect_encoding(head: &[u8]) -> &'static Encoding {
+    if let Some((encoding, _)) = Encoding::for_bom(head) {
+        return encoding;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => return UTF_8,
+        // Only the last character is cut by the sample boundary: still UTF-8.
+        Err(e) if e.error_len().is_none() => return UTF_8,
+        Err(_) => {}
+    }
+    let mut detector = chardetng::EncodingDetector::new();
+    detector.feed(head, head.len() < SNIFF_BYTES);
+    detector.guess(None, false)
+}
+
+/// The encoding an operator named (`windows-1251`, `cp1251`, `utf-8`, …).
+pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+    Encoding::for_label(label.trim().as_bytes())
+}
+
+/// Decodes any encoding into UTF-8 while reading, removing a BOM.
+pub struct Utf8Reader<R> {
+    inner: R,
+    decoder: Decoder,
+    input: Vec<u8>,
+    in_start: usize,
+    in_end: usize,
+    eof: bool,
+    /// Decoded text not yet handed out; callers may ask for fewer bytes than a character.
+    output: Vec<u8>,
+    out_start: usize,
+    out_end: usize,
+}
+
+impl<R: Read> Utf8Reader<R> {
+    pub fn new(inner: R, encoding: &'static Encoding) -> Self {
+        Self {
+            inner,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            input: vec![0; 64 * 1024],
+            in_start: 0,
+            in_end: 0,
+            eof: false,
+            output: vec![0; 64 * 1024 + 16],
+            out_start: 0,
+            out_end: 0,
+        }
+    }
+
+    /// Decodes more input into `output`; false once everything has been decoded.
+    fn refill(&mut self) -> io::Result<bool> {
+        loop {
+            if self.in_start == self.in_end && !self.eof {
+                let n = self.inner.read(&mut self.input)?;
+                self.in_start = 0;
+                self.in_end = n;
+                self.eof = n == 0;
+            }
+            let (_, read, written, _) = self.decoder.decode_to_utf8(
+                &self.input[self.in_start..self.in_end],
+                &mut self.output,
+                self.eof,
+            );
+            self.in_start += read;
+            self.out_start = 0;
+            self.out_end = written;
+            if written > 0 {
+                return Ok(true);
+            }
+            if self.eof && self.in_start == self.in_end {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Utf8Reader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.out_start == self.out_end && !self.refill()? {
+            return Ok(0);
+        }
+        let n = out.len().min(self.out_end - self.out_start);
+        out[..n].copy_from_slice(&self.output[self.out_start..self.out_start + n]);
+        self.out_start += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(bytes: &[u8], encoding: &'static Encoding) -> String {
+        let mut s = String::new();
+        Utf8Reader::new(bytes, encoding).read_to_string(&mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn windows_1251_is_detected_and_decoded() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251
+            .encode("Артикул;Наименование;Цена\nA-1;Молоток слесарный;350,00\nA-2;Отвертка крестовая;120,50\n");
+        let encoding = detect_encoding(&bytes);
+        assert_eq!(encoding, encoding_rs::WINDOWS_1251);
+        assert!(read_all(&bytes, encoding).starts_with("Артикул;Наименование"));
+    }
+
+    #[test]
+    fn utf8_bom_is_removed() {
+        let bytes = b"\xEF\xBB\xBFsku,name\n";
+        assert_eq!(detect_encoding(bytes), UTF_8);
+        assert_eq!(read_all(bytes, UTF_8), "sku,name\n");
+    }
+
+    #[test]
+    fn utf16_with_bom_is_decoded() {
+        let mut bytes = vec![0xFF, 0xFE];
+        for unit in "sku\tЦена\n".encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        let encoding = detect_encoding(&bytes);
+        assert_eq!(read_all(&bytes, encoding), "sku\tЦена\n");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let bytes = b"ok\xFF\xFEok";
+        assert_eq!(read_all(bytes, UTF_8), "ok\u{FFFD}\u{FFFD}ok");
+    }
+
+    #[test]
+    fn tiny_output_buffers_still_make_progress() {
+        let mut reader = Utf8Reader::new("Жж".as_bytes(), UTF_8);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "Жж");
+    }
+}

@@ -1,0 +1,347 @@
+//! Reads a decoder's events into chunks of data rows: finds each table's header, then skips
+//! what is not an item (blank rows, category rows, the header printed again, totals) while
+//! remembering the category above each item.
+
+use std::mem;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use super::layout::{Layout, MappingOptions, detect};
+use super::record::{DataRow, RowChunk};
+use super::synonyms::{is_footer_text, normalise};
+use crate::domain::{Field, SourceConfig};
+use crate::mapping::price::parse_price;
+use crate::table::{MergedRange, RawRow, TableEvent, TableSink};
+
+/// What reading found, beyond the rows themselves.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSummary {
+    /// Data rows passed on (header, blank, category and total rows are not counted).
+    pub rows_seen: u64,
+    /// One layout per table read.
+    pub layouts: Vec<Arc<Layout>>,
+    /// Tables skipped and why.
+    pub skipped: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+enum TableState {
+    Scanning {
+        name: Option<String>,
+        merged: Vec<MergedRange>,
+        rows: Vec<RawRow>,
+    },
+    Reading {
+        layout: Arc<Layout>,
+        section: Option<Arc<str>>,
+        chunk: Vec<DataRow>,
+    },
+    /// A sheet whose header was not recognised: its rows are ignored.
+    Skipping,
+}
+
+/// A [`TableSink`] that hands out [`RowChunk`]s of at most `chunk_rows` rows.
+pub struct TableReader<'a, E: FnMut(RowChunk) -> ControlFlow<()>> {
+    config: &'a SourceConfig,
+    options: &'a MappingOptions,
+    chunk_rows: usize,
+    emit: E,
+    state: Option<TableState>,
+    tables: usize,
+    stopped: bool,
+    summary: ReadSummary,
+}
+
+impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
+    pub fn new(
+        config: &'a SourceConfig,
+        options: &'a MappingOptions,
+        chunk_rows: usize,
+        emit: E,
+    ) -> Self {
+        Self {
+            config,
+            options,
+            chunk_rows: chunk_rows.max(1),
+            emit,
+            state: None,
+            tables: 0,
+            stopped: false,
+            summary: ReadSummary::default(),
+        }
+    }
+
+    /// Ends the last table and returns the summary; an error when nothing could be read.
+    pub fn finish(mut self) -> Result<ReadSummary, String> {
+        self.end_table();
+        if self.summary.layouts.is_empty() {
+            let why = if self.tables == 0 || self.summary.skipped.is_empty() {
+                "the source is empty".to_owned()
+            } else {
+                self.summary.skipped.join("; ")
+            };
+            return Err(why);
+        }
+        if self.summary.rows_seen == 0 {
+            self.summary
+                .notes
+                .push("the list has a header but no data rows".into());
+        }
+        for skipped in &self.summary.skipped {
+            self.summary.notes.push(format!("skipped {skipped}"));
+        }
+        Ok(self.summary)
+    }
+
+    fn scan_limit(&self) -> usize {
+        self.options.scan_rows + self.options.sample_rows
+    }
+
+    fn end_table(&mut self) {
+        match self.state.take() {
+            Some(TableState::Scanning { name, merged, rows }) => {
+                self.decide(name, merged, rows);
+                self.end_table();
+            }
+            Some(TableState::Reading { chunk, layout, .. }) => {
+                self.flush(&layout, chunk);
+            }
+            Some(TableState::Skipping) | None => {}
+        }
+    }
+
+    fn flush(&mut self, layout: &Arc<Layout>, rows: Vec<DataRow>) {
+        if rows.is_empty() || self.stopped {
+            return;
+        }
+        let chunk = RowChunk {
+            layout: layout.clone(),
+            rows,
+        };
+        if (self.emit)(chunk).is_break() {
+            self.stopped = true;
+        }
+    }
+
+    /// Detects the layout from the buffered top of a table and replays its data rows.
+    fn decide(&mut self, name: Option<String>, merged: Vec<MergedRange>, rows: Vec<RawRow>) {
+        let label = name
+            .as_ref()
+            .map_or_else(|| "the table".to_owned(), |n| format!("sheet {n:?}"));
+        if rows.iter().all(|r| r.non_empty() == 0) {
+            self.summary.skipped.push(format!("{label}: it is empty"));
+            self.state = Some(TableState::Skipping);
+            return;
+        }
+        match detect(name.as_deref(), &rows, &merged, self.config, self.options) {
+            Ok((layout, data_start)) => {
+                self.summary.notes.push(layout.describe());
+                self.summary.notes.extend(layout.notes.iter().cloned());
+                let layout = Arc::new(layout);
+                self.summary.layouts.push(layout.clone());
+                self.state = Some(TableState::Reading {
+                    layout,
+                    section: None,
+                    chunk: Vec::with_capacity(self.chunk_rows),
+                });
+                for row in rows.into_iter().skip(data_start) {
+                    self.read_row(row);
+                }
+            }
+            Err(e) => {
+                self.summary.skipped.push(format!("{label}: {}", e.0));
+                self.state = Some(TableState::Skipping);
+            }
+        }
+    }
+
+    fn read_row(&mut self, row: RawRow) {
+        let Some(TableState::Reading {
+            layout,
+            section,
+            chunk,
+        }) = &mut self.state
+        else {
+            return;
+        };
+        if row.non_empty() == 0 || layout.is_repeated_header(&row) {
+            return;
+        }
+        let first = row
+            .cells
+            .iter()
+            .find(|c| !c.is_empty())
+            .map(|c| normalise(&c.as_text()))
+            .unwrap_or_default();
+        if is_footer_text(&first) {
+            return;
+        }
+        if let Some(title) = section_title(layout, &row) {
+            *section = Some(title.into());
+            return;
+        }
+        self.summary.rows_seen += 1;
+        chunk.push(DataRow {
+            number: row.number,
+            cells: row.cells,
+            section: section.clone(),
+        });
+        if chunk.len() >= self.chunk_rows {
+            let rows = mem::replace(chunk, Vec::with_capacity(self.chunk_rows));
+            let layout = layout.clone();
+            self.flush(&layout, rows);
+        }
+    }
+}
+
+/// The text of a category row: one or two text cells, no price, no SKU-like code.
+fn section_title(layout: &Layout, row: &RawRow) -> Option<String> {
+    if row.non_empty() > 2 {
+        return None;
+    }
+    let price_empty = layout
+        .column_of(Field::Price)
+        .and_then(|i| row.cells.get(i))
+        .is_none_or(|c| c.is_empty());
+    if !price_empty {
+        return None;
+    }
+    if let Some(sku) = layout.column_of(Field::Sku).and_then(|i| row.cells.get(i)) {
+        let text = sku.as_text();
+        let code_like = !text.is_empty() && !text.contains(' ') && text.chars().any(|c| c.is_ascii_digit());
+        if code_like {
+            return None;
+        }
+    }
+    let texts: Vec<String> = row
+        .cells
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| c.as_text().trim().to_owned())
+        .collect();
+    let all_words = texts
+        .iter()
+        .all(|t| t.chars().any(char::is_alphabetic) && parse_price(&crate::table::Cell::text(t.as_str())).is_err());
+    all_words.then(|| texts.join(" "))
+}
+
+impl<E: FnMut(RowChunk) -> ControlFlow<()>> TableSink for TableReader<'_, E> {
+    fn event(&mut self, event: TableEvent) -> ControlFlow<()> {
+        if self.stopped {
+            return ControlFlow::Break(());
+        }
+        match event {
+            TableEvent::Table { name, merged, .. } => {
+                self.end_table();
+                self.tables += 1;
+                self.state = Some(TableState::Scanning {
+                    name,
+                    merged,
+                    rows: Vec::new(),
+                });
+            }
+            TableEvent::Row(row) => {
+                if self.state.is_none() {
+                    // A decoder that does not announce tables has one.
+                    self.tables += 1;
+                    self.state = Some(TableState::Scanning {
+                        name: None,
+                        merged: Vec::new(),
+                        rows: Vec::new(),
+                    });
+                }
+                let limit = self.scan_limit();
+                match &mut self.state {
+                    Some(TableState::Scanning { rows, .. }) => {
+                        rows.push(row);
+                        if rows.len() >= limit
+                            && let Some(TableState::Scanning { name, merged, rows }) = self.state.take()
+                        {
+                            self.decide(name, merged, rows);
+                        }
+                    }
+                    Some(TableState::Reading { .. }) => self.read_row(row),
+                    Some(TableState::Skipping) | None => {}
+                }
+            }
+        }
+        if self.stopped {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RowNumber;
+    use crate::table::Cell;
+
+    fn feed(lines: &[&[&str]], chunk_rows: usize) -> (Vec<RowChunk>, Result<ReadSummary, String>) {
+        let config = SourceConfig::default();
+        let options = MappingOptions::default();
+        let mut chunks = Vec::new();
+        let mut reader = TableReader::new(&config, &options, chunk_rows, |c| {
+            chunks.push(c);
+            ControlFlow::Continue(())
+        });
+        for (i, cells) in lines.iter().enumerate() {
+            let _ = reader.event(TableEvent::Row(RawRow {
+                number: RowNumber(i as u32 + 1),
+                cells: cells.iter().map(|c| Cell::text(*c)).collect(),
+            }));
+        }
+        let summary = reader.finish();
+        (chunks, summary)
+    }
+
+    #[test]
+    fn categories_repeated_headers_and_totals_are_not_items() {
+        let (chunks, summary) = feed(
+            &[
+                &["Артикул", "Наименование", "Цена"],
+                &["Инструмент", "", ""],
+                &["A-1", "Молоток", "350"],
+                &["A-2", "Отвертка", "120"],
+                &["Артикул", "Наименование", "Цена"],
+                &["Крепёж", "", ""],
+                &["B-1", "Болт", "5"],
+                &["", "", ""],
+                &["Итого", "", "475"],
+            ],
+            2,
+        );
+        let rows: Vec<&DataRow> = chunks.iter().flat_map(|c| &c.rows).collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(summary.unwrap().rows_seen, 3);
+        assert_eq!(rows[0].section.as_deref(), Some("Инструмент"));
+        assert_eq!(rows[2].section.as_deref(), Some("Крепёж"));
+        assert_eq!(chunks.len(), 2, "chunks hold at most chunk_rows rows");
+    }
+
+    #[test]
+    fn item_without_price_is_not_mistaken_for_a_category() {
+        let (chunks, _) = feed(
+            &[&["Артикул", "Наименование", "Цена"], &["A-1", "Молоток", ""], &["A-2", "Клещи", "1"]],
+            10,
+        );
+        assert_eq!(chunks[0].rows.len(), 2);
+    }
+
+    #[test]
+    fn empty_source_is_an_error() {
+        let (_, summary) = feed(&[], 10);
+        assert_eq!(summary.unwrap_err(), "the source is empty");
+    }
+
+    #[test]
+    fn header_without_rows_is_noted() {
+        let (chunks, summary) = feed(&[&["SKU", "Name", "Price"]], 10);
+        assert!(chunks.is_empty());
+        let summary = summary.unwrap();
+        assert_eq!(summary.rows_seen, 0);
+        assert!(summary.notes.iter().any(|n| n.contains("no data rows")));
+    }
+}

@@ -1,0 +1,331 @@
+//! Turning one data row into a catalogue item, or into the precise reason it is not one.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value};
+
+use super::layout::{Layout, Role, column_letter};
+use super::price::{PriceProblem, parse_price};
+use super::synonyms::normalise;
+use crate::domain::{
+    Field, Item, ItemName, Price, PriceError, RejectReason, Rejection, RowNumber, Sku, TextError,
+};
+use crate::table::Cell;
+
+/// A data row on its way from the parser to the validator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataRow {
+    pub number: RowNumber,
+    pub cells: Vec<Cell>,
+    /// The category row above it, if any.
+    pub section: Option<Arc<str>>,
+}
+
+/// Rows of one table, all read with the same layout.
+#[derive(Debug, Clone)]
+pub struct RowChunk {
+    pub layout: Arc<Layout>,
+    pub rows: Vec<DataRow>,
+}
+
+impl Layout {
+    /// Validates a row against the catalogue's rules.
+    pub fn to_item(&self, row: &DataRow) -> Result<Item, Rejection> {
+        let reject = |reason: RejectReason, message: String| Rejection {
+            row: Some(row.number),
+            reason,
+            message,
+            row_data: Some(self.row_data(row)),
+        };
+        let cell = |field: Field| {
+            self.column_of(field)
+                .and_then(|i| row.cells.get(i))
+                .unwrap_or(&Cell::Empty)
+        };
+
+        let name = match ItemName::new(&cell(Field::Name).as_text()) {
+            Ok(name) => name,
+            Err(TextError::Empty) => {
+                return Err(reject(RejectReason::MissingName, "the name is empty".into()));
+            }
+            Err(e) => return Err(reject(RejectReason::InvalidName, format!("the name {e}"))),
+        };
+
+        let sku = if self.derive_sku {
+            derived_sku(&name)
+        } else {
+            match Sku::new(&cell(Field::Sku).as_text()) {
+                Ok(sku) => sku,
+                Err(TextError::Empty) => {
+                    return Err(reject(RejectReason::MissingSku, "the SKU is empty".into()));
+                }
+                Err(e) => return Err(reject(RejectReason::InvalidSku, format!("the SKU {e}"))),
+            }
+        };
+
+        let price_cell = cell(Field::Price);
+        let parsed = match parse_price(price_cell) {
+            Ok(parsed) => parsed,
+            Err(PriceProblem::Empty) => {
+                return Err(reject(RejectReason::MissingPrice, "the price is empty".into()));
+            }
+            Err(PriceProblem::OnRequest) => {
+                return Err(reject(
+                    RejectReason::PriceOnRequest,
+                    format!("price on request ({:?})", price_cell.as_text()),
+                ));
+            }
+            Err(PriceProblem::NotANumber) => {
+                return Err(reject(
+                    RejectReason::InvalidPrice,
+                    format!("cannot read {:?} as a price", price_cell.as_text()),
+                ));
+            }
+        };
+        let price = match Price::new(parsed.value) {
+            Ok(price) => price,
+            Err(PriceError::Negative) => {
+                return Err(reject(
+                    RejectReason::NegativePrice,
+                    format!("the price {:?} is negative", price_cell.as_text()),
+                ));
+            }
+            Err(PriceError::TooLarge) => {
+                return Err(reject(
+                    RejectReason::PriceOutOfRange,
+                    format!("the price {:?} exceeds 9999999999.99", price_cell.as_text()),
+                ));
+            }
+        };
+
+        let mut characteristics = self.characteristics(row);
+        if let Some(currency) = parsed.currency {
+            characteristics
+                .entry("currency")
+                .or_insert_with(|| Value::String(currency.into()));
+        }
+        if self.derive_sku {
+            characteristics.insert("sku_source".into(), Value::String("derived_from_name".into()));
+        }
+        Ok(Item {
+            row: row.number,
+            sku,
+            name,
+            price,
+            characteristics,
+        })
+    }
+
+    fn characteristics(&self, row: &DataRow) -> Map<String, Value> {
+        let mut out = Map::new();
+        for column in &self.columns {
+            let Some(cell) = row.cells.get(column.index) else {
+                continue;
+            };
+            if cell.is_empty() {
+                continue;
+            }
+            match &column.role {
+                Role::Characteristic(key) => {
+                    out.insert(key.clone(), typed(cell));
+                }
+                Role::OtherPrice(key) => {
+                    let value = parse_price(cell)
+                        .ok()
+                        .and_then(|p| p.value.to_string().parse::<f64>().ok())
+                        .and_then(Number::from_f64)
+                        .map(Value::Number)
+                        .unwrap_or_else(|| typed(cell));
+                    out.insert(key.clone(), value);
+                }
+                Role::Field(field @ (Field::Currency | Field::Unit | Field::Category)) => {
+                    out.insert(field.as_str().into(), Value::String(cell.as_text().into_owned()));
+                }
+                Role::Field(Field::Availability) => {
+                    out.insert("availability".into(), typed(cell));
+                }
+                Role::Field(_) | Role::RunningNumber | Role::Ignored => {}
+            }
+        }
+        if let Some(section) = &row.section {
+            out.entry("category")
+                .or_insert_with(|| Value::String(section.to_string()));
+        }
+        if let Some(sheet) = &self.sheet {
+            out.insert("sheet".into(), Value::String(sheet.clone()));
+        }
+        out
+    }
+
+    /// The row as read, header → text, for parsing_logs.
+    pub fn row_data(&self, row: &DataRow) -> Value {
+        let mut out = Map::new();
+        for (i, cell) in row.cells.iter().enumerate() {
+            if cell.is_empty() {
+                continue;
+            }
+            let key = self
+                .columns
+                .get(i)
+                .map(|c| c.header.clone())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| format!("column {}", column_letter(i)));
+            let key = if out.contains_key(&key) {
+                format!("{key} ({})", column_letter(i))
+            } else {
+                key
+            };
+            out.insert(key, Value::String(cell.as_text().into_owned()));
+        }
+        Value::Object(out)
+    }
+}
+
+/// The key of an item whose list has no SKU column: its normalised name, so the next list
+/// from the same supplier finds the same item.
+fn derived_sku(name: &ItemName) -> Sku {
+    let normalised = normalise(name.as_str());
+    let key = if normalised.chars().count() <= 240 {
+        normalised
+    } else {
+        // Keep it within the SKU limit yet distinct for long names that share a beginning.
+        let head: String = normalised.chars().take(220).collect();
+        format!("{head}~{:016x}", fnv1a(normalised.as_bytes()))
+    };
+    Sku::derived(format!("name:{key}"))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// A characteristic value typed as a number, a boolean or a string.
+pub fn typed(cell: &Cell) -> Value {
+    match cell {
+        Cell::Number(n) => {
+            if n.fract() == 0.0 && n.abs() < 9e15 {
+                Value::Number(Number::from(*n as i64))
+            } else {
+                Number::from_f64(*n).map_or(Value::Null, Value::Number)
+            }
+        }
+        Cell::Bool(b) => Value::Bool(*b),
+        Cell::Empty => Value::Null,
+        Cell::Date(d) => Value::String(d.clone()),
+        Cell::Text(t) => typed_text(t.trim()),
+    }
+}
+
+fn typed_text(t: &str) -> Value {
+    match t.to_lowercase().as_str() {
+        "true" | "yes" | "да" | "так" => return Value::Bool(true),
+        "false" | "no" | "нет" | "ні" => return Value::Bool(false),
+        _ => {}
+    }
+    if is_plain_number(t) {
+        if let Ok(i) = t.parse::<i64>() {
+            return Value::Number(Number::from(i));
+        }
+        if let Some(n) = t.parse::<f64>().ok().and_then(Number::from_f64) {
+            return Value::Number(n);
+        }
+    }
+    Value::String(t.to_owned())
+}
+
+/// `12`, `-3`, `0.5`; not `007` (a code), not `1e5`, not `1,5`.
+fn is_plain_number(t: &str) -> bool {
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && (int == "0" || !int.starts_with('0'))
+        && int.len() <= 15
+        && frac.is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SourceConfig;
+    use crate::mapping::layout::{MappingOptions, detect};
+    use crate::table::RawRow;
+
+    fn layout(header: &[&str]) -> Layout {
+        let rows = vec![
+            RawRow {
+                number: RowNumber(1),
+                cells: header.iter().map(|h| Cell::text(*h)).collect(),
+            },
+        ];
+        detect(None, &rows, &[], &SourceConfig::default(), &MappingOptions::default())
+            .unwrap()
+            .0
+    }
+
+    fn row(cells: &[&str]) -> DataRow {
+        DataRow {
+            number: RowNumber(7),
+            cells: cells.iter().map(|c| Cell::text(*c)).collect(),
+            section: Some("Инструмент".into()),
+        }
+    }
+
+    #[test]
+    fn valid_row_becomes_an_item_with_typed_characteristics() {
+        let l = layout(&["SKU", "Name", "Price", "Color", "Weight", "Code"]);
+        let item = l.to_item(&row(&["00123", "Hammer", "12.5", "red", "0.5", "007"])).unwrap();
+        assert_eq!(item.sku.as_str(), "00123");
+        assert_eq!(item.price.to_string(), "12.50");
+        assert_eq!(item.characteristics["Color"], "red");
+        assert_eq!(item.characteristics["Weight"], 0.5);
+        assert_eq!(item.characteristics["Code"], "007");
+        assert_eq!(item.characteristics["category"], "Инструмент");
+    }
+
+    #[test]
+    fn each_problem_has_its_reason() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        let reason = |cells: &[&str]| l.to_item(&row(cells)).unwrap_err().reason;
+        assert_eq!(reason(&["", "Hammer", "1"]), RejectReason::MissingSku);
+        assert_eq!(reason(&["A", "", "1"]), RejectReason::MissingName);
+        assert_eq!(reason(&["A", "Hammer", ""]), RejectReason::MissingPrice);
+        assert_eq!(reason(&["A", "Hammer", "abc"]), RejectReason::InvalidPrice);
+        assert_eq!(reason(&["A", "Hammer", "-1"]), RejectReason::NegativePrice);
+        assert_eq!(reason(&["A", "Hammer", "99999999999"]), RejectReason::PriceOutOfRange);
+        assert_eq!(reason(&["A", "Hammer", "по запросу"]), RejectReason::PriceOnRequest);
+        let long = "x".repeat(300);
+        assert_eq!(reason(&[&long, "Hammer", "1"]), RejectReason::InvalidSku);
+    }
+
+    #[test]
+    fn rejection_keeps_the_raw_row() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        let r = l.to_item(&row(&["A", "Hammer", ""])).unwrap_err();
+        assert_eq!(r.row, Some(RowNumber(7)));
+        assert_eq!(r.row_data.unwrap()["Name"], "Hammer");
+    }
+
+    #[test]
+    fn zero_is_a_price() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        assert_eq!(l.to_item(&row(&["A", "Free", "0"])).unwrap().price.to_string(), "0.00");
+    }
+
+    #[test]
+    fn derived_skus_are_stable_across_spelling_of_case_and_spaces() {
+        let a = derived_sku(&ItemName::new("Молоток  Слесарный").unwrap());
+        let b = derived_sku(&ItemName::new("молоток слесарный").unwrap());
+        assert_eq!(a, b);
+        let long = derived_sku(&ItemName::new(&"я".repeat(500)).unwrap());
+        assert!(long.as_str().chars().count() <= 255);
+    }
+}

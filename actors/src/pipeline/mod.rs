@@ -1,0 +1,3 @@
+//! The actors and their wiring.
+
+pub mod flow;

@@ -1,0 +1,279 @@
+//! The boundaries of the pipeline: what it needs from a queue, a catalogue store and the places
+//! sources live, and what a decoder for a new source type must do. The service implements them
+//! over Redis, PostgreSQL and HTTP; tests can implement them in memory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    AttemptError, FailureClass, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure,
+    TaskMessage, TaskMeta, TaskResult, TaskStatus,
+};
+use crate::pipeline::flow::Credit;
+use crate::table::TableSink;
+
+// ---------------------------------------------------------------------------------------------
+// Errors at the boundaries
+
+/// A failure of an adapter, already classified: the adapter knows whether its cause can pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PortError {
+    pub class: FailureClass,
+    pub message: String,
+}
+
+impl PortError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Transient,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<PortError> for TaskFailure {
+    fn from(e: PortError) -> Self {
+        TaskFailure {
+            class: e.class,
+            message: e.message,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue
+
+/// The queue's own id of one delivery (a stream entry id); acknowledging uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeliveryId(pub String);
+
+impl std::fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A message handed to this worker. The payload is still raw: a producer may have sent anything.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub payload: String,
+    /// How many times the queue has handed this entry out, this time included.
+    pub deliveries: u32,
+}
+
+/// A task that will not be run again without an operator, with its whole story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The task id, or `entry-<stream id>` for a message without a readable one.
+    pub id: String,
+    pub reason: String,
+    pub class: FailureClass,
+    pub dead_lettered_at: DateTime<Utc>,
+    /// The message exactly as it was received.
+    pub payload: String,
+    /// The failed attempts, oldest first.
+    pub errors: Vec<AttemptError>,
+}
+
+#[async_trait]
+pub trait TaskQueue: Send + Sync + 'static {
+    /// Up to `max` new deliveries for this worker, waiting at most `block` for the first.
+    async fn fetch(&self, max: usize, block: Duration) -> Result<Vec<Delivery>, PortError>;
+    /// Deliveries another worker took and has not touched for `min_idle`: it is presumed dead.
+    async fn reclaim(&self, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, PortError>;
+    /// Tells the queue these deliveries are still being worked on, so they are not reclaimed.
+    async fn touch(&self, ids: &[DeliveryId]) -> Result<(), PortError>;
+    /// Acknowledges a finished task and publishes its result.
+    async fn complete(&self, id: &DeliveryId, result: &TaskResult) -> Result<(), PortError>;
+    /// Acknowledges this delivery and schedules `message` (its retry_count already raised) for `due`.
+    async fn retry_later(
+        &self,
+        id: &DeliveryId,
+        message: &TaskMessage,
+        due: DateTime<Utc>,
+    ) -> Result<(), PortError>;
+    /// Acknowledges the delivery (if any) and files the dead letter, publishing the failure.
+    async fn dead_letter(
+        &self,
+        id: Option<&DeliveryId>,
+        letter: &DeadLetter,
+        result: Option<&TaskResult>,
+    ) -> Result<(), PortError>;
+    /// Puts an unfinished delivery back at the end of the queue for any worker to take.
+    async fn hand_back(&self, id: &DeliveryId, payload: &str) -> Result<(), PortError>;
+    /// Moves scheduled retries whose time has come onto the queue; returns how many.
+    async fn promote_due(&self, now: DateTime<Utc>) -> Result<usize, PortError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The catalogue store
+
+/// What the store says when a task attempt starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartDecision {
+    /// Go ahead; the attempt is recorded as running.
+    Proceed,
+    /// An earlier delivery of this task already committed: acknowledge, do nothing.
+    AlreadyApplied(TaskResult),
+    /// The source equals the supplier's last successful ingestion; recorded as skipped.
+    Duplicate(TaskResult),
+}
+
+/// A task's rows on their way into the catalogue, applied all at once by `commit`.
+#[async_trait]
+pub trait Staging: Send {
+    /// Stages valid items and rejected rows. The credit is released once they are written.
+    async fn stage(
+        &mut self,
+        items: Vec<Item>,
+        rejections: Vec<Rejection>,
+        credit: Credit,
+    ) -> Result<(), PortError>;
+    /// Applies everything staged in one transaction and records the task as completed.
+    async fn commit(self: Box<Self>, summary: ParseSummary) -> Result<TaskResult, PortError>;
+}
+
+/// What the parser learnt about a source while reading it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParseSummary {
+    pub rows_seen: u64,
+    /// Human-readable decisions: header row, column mapping, inferred columns.
+    pub notes: Vec<String>,
+}
+
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    /// Records the start of an attempt and decides whether it should run.
+    async fn start_task(
+        &self,
+        task: &TaskMeta,
+        fingerprint: &Fingerprint,
+    ) -> Result<StartDecision, PortError>;
+    /// Opens the staging area for a task's rows.
+    async fn open_staging(&self, task: &TaskMeta) -> Result<Box<dyn Staging>, PortError>;
+    /// Records a failed attempt (retry scheduled or dead-lettered) on the task record.
+    async fn record_failure(
+        &self,
+        task: &TaskMeta,
+        status: TaskStatus,
+        error: &AttemptError,
+    ) -> Result<(), PortError>;
+    /// Logs a task-level problem to parsing_logs (a row number of none).
+    async fn log_task_error(&self, task: &TaskMeta, message: &str) -> Result<(), PortError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+/// A source made local: a file on disk or bytes in memory, with its fingerprint.
+#[derive(Debug)]
+pub struct FetchedSource {
+    pub content: SourceContent,
+    pub fingerprint: Fingerprint,
+    /// A file name or URL path, used to tell formats apart (`.xls` from `.xlsx`).
+    pub name_hint: String,
+}
+
+#[derive(Debug)]
+pub enum SourceContent {
+    File(LocalFile),
+    Bytes(Vec<u8>),
+}
+
+/// A file a decoder reads; a downloaded one is removed when dropped.
+#[derive(Debug)]
+pub struct LocalFile {
+    pub path: PathBuf,
+    pub remove_on_drop: bool,
+}
+
+impl Drop for LocalFile {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            // A leftover temporary file is harmless; there is nobody to tell.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Brings a task's source to this machine: a local file, a download, an API response.
+#[async_trait]
+pub trait SourceFetcher: Send + Sync + 'static {
+    async fn fetch(&self, task: &TaskMeta) -> Result<FetchedSource, TaskFailure>;
+}
+
+/// Why a decoder could not read a source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Reading failed midway (an I/O error): trying again may help.
+    #[error("reading the source failed: {0}")]
+    Io(String),
+    /// The bytes are not what the parser type expects (a truncated workbook, say).
+    #[error("{0}")]
+    Format(String),
+    /// The source reads, but is not a price list intake can use (no price column, say).
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl DecodeError {
+    pub fn into_failure(self) -> TaskFailure {
+        match &self {
+            DecodeError::Io(_) => TaskFailure::transient(self.to_string()),
+            DecodeError::Format(_) | DecodeError::Unusable(_) => {
+                TaskFailure::permanent(self.to_string())
+            }
+        }
+    }
+}
+
+/// Turns a fetched source of one format into tables of rows. Runs on a blocking thread;
+/// stops early when the sink says so.
+pub trait Decoder: Send + Sync + 'static {
+    fn decode(
+        &self,
+        source: &FetchedSource,
+        config: &SourceConfig,
+        sink: &mut dyn TableSink,
+    ) -> Result<(), DecodeError>;
+}
+
+/// The decoders by parser type. A new source type is one more entry here.
+#[derive(Clone, Default)]
+pub struct DecoderRegistry {
+    decoders: std::collections::BTreeMap<ParserType, std::sync::Arc<dyn Decoder>>,
+}
+
+impl DecoderRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, parser_type: ParserType, decoder: impl Decoder) -> &mut Self {
+        self.decoders
+            .insert(parser_type, std::sync::Arc::new(decoder));
+        self
+    }
+
+    pub fn get(&self, parser_type: &ParserType) -> Option<std::sync::Arc<dyn Decoder>> {
+        self.decoders.get(parser_type).cloned()
+    }
+
+    pub fn parser_types(&self) -> impl Iterator<Item = &ParserType> {
+        self.decoders.keys()
+    }
+}
