@@ -117,6 +117,31 @@ pub trait TaskQueue: Send + Sync + 'static {
     async fn hand_back(&self, id: &DeliveryId, payload: &str) -> Result<(), PortError>;
     /// Moves scheduled retries whose time has come onto the queue; returns how many.
     async fn promote_due(&self, now: DateTime<Utc>) -> Result<usize, PortError>;
+    /// The figures an operator watches.
+    async fn stats(&self) -> Result<QueueStats, PortError>;
+}
+
+/// What is in the queue right now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Entries not yet delivered to any worker.
+    pub waiting: u64,
+    /// Entries delivered and not yet acknowledged (in progress, or held by a dead worker).
+    pub pending: u64,
+    /// Age of the oldest pending delivery since it was last delivered or touched.
+    pub oldest_pending_idle_ms: Option<u64>,
+    pub pending_entries: Vec<PendingEntry>,
+    pub scheduled_retries: u64,
+    pub dead_letters: u64,
+}
+
+/// One delivery in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingEntry {
+    pub id: DeliveryId,
+    pub consumer: String,
+    pub idle_ms: u64,
+    pub deliveries: u64,
 }
 
 // ---------------------------------------------------------------------------------------------

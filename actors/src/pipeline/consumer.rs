@@ -1,0 +1,665 @@
+//! QueueConsumer: takes tasks off the queue, at most `tasks_in_flight` at once, hands each to a
+//! parser, and settles it when its outcome returns: acknowledge, retry later, or dead-letter.
+//!
+//! It also keeps its deliveries alive (so no other worker reclaims a long task), reclaims the
+//! deliveries of dead workers, moves due retries back onto the queue, logs the queue figures,
+//! and on shutdown stops taking tasks and hands back what it cannot finish in time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use super::backoff::Backoff;
+use super::completion::{Outcome, completion};
+use super::directory::Directory;
+use super::dlq::DlqMsg;
+use super::parser::{ParserMsg, TaskJob};
+use super::writer::WriterMsg;
+use crate::domain::{
+    AttemptError, FailureClass, Origin, TaskFailure, TaskMessage, TaskMeta, TaskResult, TaskStatus,
+};
+use crate::ports::{Catalog, DeadLetter, Delivery, DeliveryId, TaskQueue};
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub tasks_in_flight: usize,
+    /// How long one fetch waits for a task.
+    pub fetch_block: Duration,
+    /// A delivery untouched for this long belongs to a dead worker and is reclaimed.
+    pub visibility_timeout: Duration,
+    /// How often due retries are moved back onto the queue.
+    pub promote_every: Duration,
+    /// Delay before retry n (the last one repeats).
+    pub retry_delays: Vec<Duration>,
+    /// A delivery handed out this many times without finishing is dead-lettered: it is
+    /// probably what kills the workers.
+    pub max_deliveries: u32,
+    /// How often the queue figures are logged.
+    pub stats_every: Duration,
+}
+
+pub enum ConsumerMsg {
+    Delivered(Delivery, OwnedSemaphorePermit),
+    Finished { id: DeliveryId, outcome: Outcome },
+    Tick(Tick),
+    /// Stops taking tasks; replies once every task in hand is finished or handed back.
+    Drain {
+        grace: Duration,
+        reply: RpcReplyPort<DrainReport>,
+    },
+    DrainDeadline,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Tick {
+    Heartbeat,
+    Reclaim,
+    Promote,
+    Stats,
+}
+
+/// What a drain did with the tasks in hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub finished: usize,
+    pub handed_back: usize,
+}
+
+#[derive(Clone)]
+pub struct QueueConsumer;
+
+#[derive(Clone)]
+pub struct ConsumerArgs {
+    pub queue: Arc<dyn TaskQueue>,
+    pub catalog: Arc<dyn Catalog>,
+    pub directory: Directory,
+    pub settings: Arc<ConsumerSettings>,
+}
+
+struct InFlight {
+    message: TaskMessage,
+    meta: TaskMeta,
+    payload: String,
+    started: Instant,
+    parser: usize,
+    writer: usize,
+    slot: OwnedSemaphorePermit,
+}
+
+pub struct ConsumerState {
+    args: ConsumerArgs,
+    slots: Arc<Semaphore>,
+    in_flight: HashMap<DeliveryId, InFlight>,
+    stop_fetching: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
+    drain: DrainState,
+    next_validator: usize,
+    /// Failures of the periodic Redis calls, to space them out while Redis is down.
+    redis: Backoff,
+    retry_ticks_at: Option<Instant>,
+}
+
+enum DrainState {
+    Serving,
+    Draining {
+        reply: RpcReplyPort<DrainReport>,
+        report: DrainReport,
+    },
+    /// Drained and replied; new deliveries are handed back until the consumer stops.
+    Drained,
+}
+
+impl Actor for QueueConsumer {
+    type Msg = ConsumerMsg;
+    type State = ConsumerState;
+    type Arguments = ConsumerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ConsumerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let settings = args.settings.clone();
+        let slots = Arc::new(Semaphore::new(settings.tasks_in_flight.max(1)));
+        let (stop_fetching, stopped) = watch::channel(false);
+        let mut background = vec![tokio::spawn(fetch_loop(
+            args.queue.clone(),
+            myself.clone(),
+            slots.clone(),
+            settings.fetch_block,
+            stopped,
+        ))];
+        let cell = myself.get_cell();
+        let every = |period: Duration, tick: Tick| {
+            ractor::time::send_interval(period.max(Duration::from_millis(10)), cell.clone(), move || {
+                ConsumerMsg::Tick(tick)
+            })
+        };
+        background.push(every(settings.visibility_timeout / 3, Tick::Heartbeat));
+        background.push(every(settings.visibility_timeout / 2, Tick::Reclaim));
+        background.push(every(settings.promote_every, Tick::Promote));
+        background.push(every(settings.stats_every, Tick::Stats));
+        Ok(ConsumerState {
+            args,
+            slots,
+            in_flight: HashMap::new(),
+            stop_fetching,
+            background,
+            drain: DrainState::Serving,
+            next_validator: 0,
+            redis: Backoff::new("redis", Duration::from_millis(250), Duration::from_secs(30)),
+            retry_ticks_at: None,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = state.stop_fetching.send(true);
+        for task in &state.background {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ConsumerMsg::Delivered(delivery, slot) => on_delivery(&myself, state, delivery, slot).await,
+            ConsumerMsg::Finished { id, outcome } => on_finished(state, id, outcome).await,
+            ConsumerMsg::Tick(tick) => on_tick(&myself, state, tick).await,
+            ConsumerMsg::Drain { grace, reply } => {
+                let _ = state.stop_fetching.send(true);
+                state.drain = DrainState::Draining {
+                    reply,
+                    report: DrainReport::default(),
+                };
+                if state.in_flight.is_empty() {
+                    finish_drain(state);
+                } else {
+                    tracing::info!(in_flight = state.in_flight.len(), grace_ms = grace.as_millis() as u64, "draining");
+                    myself.send_after(grace, || ConsumerMsg::DrainDeadline);
+                }
+            }
+            ConsumerMsg::DrainDeadline => {
+                if matches!(state.drain, DrainState::Draining { .. }) {
+                    hand_back_all(state).await;
+                    finish_drain(state);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fetches while there are free slots; each delivery carries its slot to the consumer.
+async fn fetch_loop(
+    queue: Arc<dyn TaskQueue>,
+    consumer: ActorRef<ConsumerMsg>,
+    slots: Arc<Semaphore>,
+    block: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new("redis", Duration::from_millis(250), Duration::from_secs(30));
+    loop {
+        let first = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot { Ok(s) => s, Err(_) => return },
+            _ = stopped.changed() => return,
+        };
+        if *stopped.borrow() {
+            return;
+        }
+        let mut batch = vec![first];
+        while let Ok(slot) = slots.clone().try_acquire_owned() {
+            batch.push(slot);
+        }
+        // Not cancelled by a stop: a fetch cut short could lose what Redis already handed out.
+        match queue.fetch(batch.len(), block).await {
+            Ok(deliveries) => {
+                backoff.succeeded();
+                for delivery in deliveries {
+                    let Some(slot) = batch.pop() else { break };
+                    if consumer.send_message(ConsumerMsg::Delivered(delivery, slot)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                drop(batch);
+                let wait = backoff.failed(&e);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn on_delivery(
+    myself: &ActorRef<ConsumerMsg>,
+    state: &mut ConsumerState,
+    delivery: Delivery,
+    slot: OwnedSemaphorePermit,
+) {
+    if !matches!(state.drain, DrainState::Serving) {
+        if let Err(e) = state.args.queue.hand_back(&delivery.id, &delivery.payload).await {
+            tracing::warn!(delivery = %delivery.id, error = %e, "could not hand back a delivery; it will be reclaimed");
+        }
+        return;
+    }
+    if state.in_flight.contains_key(&delivery.id) {
+        return;
+    }
+
+    let message = match serde_json::from_str::<TaskMessage>(&delivery.payload)
+        .map_err(|e| format!("malformed task message: {e}"))
+        .and_then(|m| m.validate().map(|()| m).map_err(|e| format!("invalid task message: {e}")))
+    {
+        Ok(message) => message,
+        Err(reason) => {
+            let id = task_id_of(&delivery.payload).unwrap_or_else(|| format!("entry-{}", delivery.id));
+            return dead_letter_raw(state, delivery, id, reason, slot);
+        }
+    };
+    let meta = TaskMeta::from_message(message.clone(), Origin::Queue);
+
+    if delivery.deliveries > state.args.settings.max_deliveries {
+        let failure = TaskFailure::permanent(format!(
+            "delivered {} times without finishing: a worker stopped each time it ran this task",
+            delivery.deliveries
+        ));
+        return dead_letter_task(state, Some(delivery.id), message, meta, failure, slot);
+    }
+    if message.is_expired(Utc::now()) {
+        let failure = TaskFailure::permanent(format!(
+            "expired at {} before it could run",
+            message.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+        ));
+        return dead_letter_task(state, Some(delivery.id), message, meta, failure, slot);
+    }
+
+    let directory = &state.args.directory;
+    let parsers = directory.parser_count(&message.parser_type);
+    if parsers == 0 {
+        let known: Vec<String> = directory.parser_types().map(|(t, _)| t.to_string()).collect();
+        let failure = TaskFailure::permanent(format!(
+            "unknown parser type {:?} (this worker has: {})",
+            message.parser_type.as_str(),
+            known.join(", ")
+        ));
+        return dead_letter_task(state, Some(delivery.id), message, meta, failure, slot);
+    }
+    let parser = least_loaded(parsers, state.in_flight.values().filter(|f| f.meta.parser_type == meta.parser_type).map(|f| f.parser));
+    let writer = least_loaded(directory.writers(), state.in_flight.values().map(|f| f.writer));
+    let validator_index = state.next_validator % directory.validators();
+    state.next_validator = state.next_validator.wrapping_add(1);
+
+    let refs = (
+        directory.parser(&message.parser_type, parser),
+        directory.validator(validator_index),
+        directory.writer(writer),
+    );
+    let (done, awaited) = completion();
+    let dispatched = match refs {
+        (Some(p), Some(validator), Some(writer)) => p
+            .send_message(ParserMsg::Parse(TaskJob {
+                meta: meta.clone(),
+                validator,
+                writer,
+                done,
+            }))
+            .is_ok(),
+        _ => false,
+    };
+    tracing::info!(
+        task_id = %meta.task_id,
+        supplier = %meta.supplier_name,
+        parser_type = %meta.parser_type,
+        attempt = meta.attempt,
+        delivery = %delivery.id,
+        "task received"
+    );
+
+    let id = delivery.id.clone();
+    let me = myself.clone();
+    if dispatched {
+        tokio::spawn(async move {
+            let outcome = awaited.outcome().await;
+            let _ = me.send_message(ConsumerMsg::Finished { id, outcome });
+        });
+    } else {
+        let _ = me.send_message(ConsumerMsg::Finished {
+            id,
+            outcome: Outcome::Failed(TaskFailure::transient("the pipeline is restarting")),
+        });
+    }
+    state.in_flight.insert(
+        delivery.id,
+        InFlight {
+            message,
+            meta,
+            payload: delivery.payload,
+            started: Instant::now(),
+            parser,
+            writer,
+            slot,
+        },
+    );
+}
+
+fn least_loaded(count: usize, busy: impl Iterator<Item = usize>) -> usize {
+    let mut load = vec![0usize; count.max(1)];
+    for i in busy {
+        if let Some(l) = load.get_mut(i) {
+            *l += 1;
+        }
+    }
+    load.iter()
+        .enumerate()
+        .min_by_key(|(_, l)| **l)
+        .map_or(0, |(i, _)| i)
+}
+
+async fn on_finished(state: &mut ConsumerState, id: DeliveryId, outcome: Outcome) {
+    let Some(task) = state.in_flight.remove(&id) else {
+        return;
+    };
+    let elapsed = task.started.elapsed();
+    match outcome {
+        Outcome::Done(mut result) => {
+            result.duration_ms = elapsed.as_millis() as u64;
+            tracing::info!(
+                task_id = %result.task_id,
+                supplier = %result.supplier_name,
+                status = %result.status,
+                rows_seen = result.counts.rows_seen,
+                rows_stored = result.counts.rows_stored,
+                rows_rejected = result.counts.rows_rejected,
+                duration_ms = result.duration_ms,
+                "task finished"
+            );
+            if let Err(e) = state.args.queue.complete(&id, &result).await {
+                // Committed but not acknowledged: the redelivery finds it applied and acks it.
+                tracing::warn!(task_id = %result.task_id, error = %e, "could not acknowledge a finished task");
+            }
+            drop(task.slot);
+        }
+        Outcome::Failed(failure) => settle_failure(state, id, task, failure).await,
+        Outcome::Crashed => {
+            if let Some(writer) = state.args.directory.writer(task.writer) {
+                let _ = writer.send_message(WriterMsg::Abort {
+                    task: task.meta.task_id,
+                    failure: TaskFailure::transient("aborted"),
+                    log_to_parsing_logs: false,
+                    done: None,
+                });
+            }
+            let failure = TaskFailure::transient("an actor stopped while it held the task");
+            settle_failure(state, id, task, failure).await;
+        }
+    }
+    if let DrainState::Draining { report, .. } = &mut state.drain {
+        report.finished += 1;
+        if state.in_flight.is_empty() {
+            finish_drain(state);
+        }
+    }
+}
+
+/// Retries a transient failure while the budget lasts; dead-letters everything else.
+async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, task: InFlight, failure: TaskFailure) {
+    let InFlight {
+        mut message,
+        meta,
+        slot,
+        ..
+    } = task;
+    let error = AttemptError {
+        at: Utc::now(),
+        attempt: message.attempt(),
+        class: failure.class,
+        message: failure.message.clone(),
+    };
+    message.errors.push(error.clone());
+    let retry = failure.class == FailureClass::Transient && message.retry_count < message.max_retries;
+    if !retry {
+        return dead_letter_task(state, Some(id), message, meta, failure, slot);
+    }
+
+    let delays = &state.args.settings.retry_delays;
+    let delay = delays
+        .get(message.retry_count as usize)
+        .or(delays.last())
+        .copied()
+        .unwrap_or(Duration::from_secs(1));
+    message.retry_count += 1;
+    let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+    tracing::warn!(
+        task_id = %meta.task_id,
+        attempt = error.attempt,
+        retry_in_ms = delay.as_millis() as u64,
+        error = %failure.message,
+        "task failed; retry scheduled"
+    );
+    if let Err(e) = state.args.queue.retry_later(&id, &message, due).await {
+        tracing::error!(task_id = %meta.task_id, error = %e, "could not schedule the retry; the delivery will be reclaimed");
+    }
+    if let Err(e) = state
+        .args
+        .catalog
+        .record_failure(&meta, TaskStatus::RetryScheduled, &error)
+        .await
+    {
+        tracing::warn!(task_id = %meta.task_id, error = %e, "could not record the failed attempt");
+    }
+    drop(slot);
+}
+
+fn dead_letter_task(
+    state: &ConsumerState,
+    delivery: Option<DeliveryId>,
+    mut message: TaskMessage,
+    meta: TaskMeta,
+    failure: TaskFailure,
+    slot: OwnedSemaphorePermit,
+) {
+    if message.errors.last().is_none_or(|e| e.message != failure.message || e.attempt != message.attempt()) {
+        message.errors.push(AttemptError {
+            at: Utc::now(),
+            attempt: message.attempt(),
+            class: failure.class,
+            message: failure.message.clone(),
+        });
+    }
+    let payload = serde_json::to_string(&message).unwrap_or_default();
+    let result = TaskResult {
+        task_id: meta.task_id,
+        supplier_name: meta.supplier_name.to_string(),
+        parser_type: meta.parser_type.to_string(),
+        status: TaskStatus::DeadLettered,
+        counts: Default::default(),
+        attempt: message.attempt(),
+        duration_ms: 0,
+        notes: Vec::new(),
+        error: Some(failure.message.clone()),
+    };
+    let letter = DeadLetter {
+        id: meta.task_id.to_string(),
+        reason: failure.message,
+        class: failure.class,
+        dead_lettered_at: Utc::now(),
+        payload,
+        errors: message.errors,
+    };
+    send_to_dlq(state, delivery, letter, Some(meta), Some(result), slot);
+}
+
+fn dead_letter_raw(state: &ConsumerState, delivery: Delivery, id: String, reason: String, slot: OwnedSemaphorePermit) {
+    let letter = DeadLetter {
+        id,
+        reason: reason.clone(),
+        class: FailureClass::Permanent,
+        dead_lettered_at: Utc::now(),
+        payload: delivery.payload,
+        errors: vec![AttemptError {
+            at: Utc::now(),
+            attempt: 1,
+            class: FailureClass::Permanent,
+            message: reason,
+        }],
+    };
+    send_to_dlq(state, Some(delivery.id), letter, None, None, slot);
+}
+
+fn send_to_dlq(
+    state: &ConsumerState,
+    delivery: Option<DeliveryId>,
+    letter: DeadLetter,
+    task: Option<TaskMeta>,
+    result: Option<TaskResult>,
+    slot: OwnedSemaphorePermit,
+) {
+    let message = DlqMsg::DeadLetter {
+        delivery,
+        letter,
+        task,
+        result,
+        slot: Some(slot),
+    };
+    match state.args.directory.dlq() {
+        Some(dlq) => {
+            if dlq.send_message(message).is_err() {
+                tracing::error!("the dead-letter actor is not running; the delivery will be reclaimed");
+            }
+        }
+        None => tracing::error!("the dead-letter actor is not running; the delivery will be reclaimed"),
+    }
+}
+
+/// The task id of a message too broken to parse, if one can be read out of it.
+fn task_id_of(payload: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let id = value.get("task_id")?.as_str()?;
+    uuid::Uuid::parse_str(id).ok().map(|u| u.to_string())
+}
+
+async fn on_tick(myself: &ActorRef<ConsumerMsg>, state: &mut ConsumerState, tick: Tick) {
+    if !matches!(state.drain, DrainState::Serving) && !matches!(tick, Tick::Heartbeat) {
+        return;
+    }
+    // While Redis is down every tick would fail: try once per backoff step instead.
+    if state.retry_ticks_at.is_some_and(|at| Instant::now() < at) {
+        return;
+    }
+    let queue = state.args.queue.clone();
+    let result = match tick {
+        Tick::Heartbeat => {
+            if state.in_flight.is_empty() {
+                return;
+            }
+            let ids: Vec<DeliveryId> = state.in_flight.keys().cloned().collect();
+            queue.touch(&ids).await
+        }
+        Tick::Promote => queue.promote_due(Utc::now()).await.map(|_| ()),
+        Tick::Reclaim => {
+            let free = state.slots.available_permits();
+            if free == 0 {
+                return;
+            }
+            match queue.reclaim(state.args.settings.visibility_timeout, free).await {
+                Ok(deliveries) => {
+                    for delivery in deliveries {
+                        let Ok(slot) = state.slots.clone().try_acquire_owned() else { break };
+                        tracing::warn!(delivery = %delivery.id, deliveries = delivery.deliveries, "reclaimed a task abandoned by another worker");
+                        Box::pin(on_delivery(myself, state, delivery, slot)).await;
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Tick::Stats => match queue.stats().await {
+            Ok(stats) => {
+                tracing::info!(
+                    waiting = stats.waiting,
+                    pending = stats.pending,
+                    oldest_pending_idle_ms = stats.oldest_pending_idle_ms,
+                    scheduled_retries = stats.scheduled_retries,
+                    dead_letters = stats.dead_letters,
+                    in_flight_here = state.in_flight.len(),
+                    "queue"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => {
+            state.redis.succeeded();
+            state.retry_ticks_at = None;
+        }
+        Err(e) => state.retry_ticks_at = Some(Instant::now() + state.redis.failed(&e)),
+    }
+}
+
+async fn hand_back_all(state: &mut ConsumerState) {
+    let tasks: Vec<(DeliveryId, InFlight)> = state.in_flight.drain().collect();
+    for (id, task) in tasks {
+        if let Some(writer) = state.args.directory.writer(task.writer) {
+            let _ = writer.send_message(WriterMsg::Abort {
+                task: task.meta.task_id,
+                failure: TaskFailure::transient("handed back at shutdown"),
+                log_to_parsing_logs: false,
+                done: None,
+            });
+        }
+        match state.args.queue.hand_back(&id, &task.payload).await {
+            Ok(()) => {
+                tracing::info!(task_id = %task.meta.task_id, "handed back at shutdown");
+                if let DrainState::Draining { report, .. } = &mut state.drain {
+                    report.handed_back += 1;
+                }
+            }
+            Err(e) => tracing::warn!(task_id = %task.meta.task_id, error = %e, "could not hand back; it will be reclaimed"),
+        }
+    }
+}
+
+fn finish_drain(state: &mut ConsumerState) {
+    if let DrainState::Draining { reply, report } = std::mem::replace(&mut state.drain, DrainState::Drained) {
+        let _ = reply.send(report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_loaded_prefers_idle_actors() {
+        assert_eq!(least_loaded(3, [0, 0, 1].into_iter()), 2);
+        assert_eq!(least_loaded(2, std::iter::empty()), 0);
+        assert_eq!(least_loaded(1, [0, 0].into_iter()), 0);
+    }
+
+    #[test]
+    fn task_id_is_read_from_a_broken_message_when_possible() {
+        let id = "0192f0c1-5a5e-7c3e-8f00-000000000001";
+        assert_eq!(task_id_of(&format!(r#"{{"task_id":"{id}","parser_type":7}}"#)).as_deref(), Some(id));
+        assert_eq!(task_id_of("not json"), None);
+        assert_eq!(task_id_of(r#"{"task_id":"../../etc"}"#), None);
+    }
+}

@@ -1,0 +1,200 @@
+//! ParserActor: one per source type. Fetches a task's source, asks the writer whether the task
+//! should run, then streams the source through its decoder and the column mapper, chunk by
+//! chunk, to a validator — never faster than the writer stages them.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::mpsc;
+
+use super::completion::Completion;
+use super::flow::CreditLine;
+use super::validator::ValidatorMsg;
+use super::writer::{Begun, WriterMsg};
+use crate::domain::{TaskFailure, TaskMeta};
+use crate::mapping::{MappingOptions, RowChunk, TableReader};
+use crate::ports::{DecodeError, Decoder, ParseSummary, SourceFetcher};
+
+/// How rows move between the actors of one task.
+#[derive(Debug, Clone)]
+pub struct FlowSettings {
+    /// Rows per chunk message.
+    pub chunk_rows: usize,
+    /// Chunks of one task between its parser and its writer at most.
+    pub chunks_in_flight: usize,
+    pub mapping: MappingOptions,
+}
+
+/// A task handed to a parser, with the actors it goes through after.
+pub struct TaskJob {
+    pub meta: TaskMeta,
+    pub validator: ActorRef<ValidatorMsg>,
+    pub writer: ActorRef<WriterMsg>,
+    pub done: Completion,
+}
+
+pub enum ParserMsg {
+    Parse(TaskJob),
+}
+
+#[derive(Clone)]
+pub struct ParserActor;
+
+#[derive(Clone)]
+pub struct ParserArgs {
+    pub decoder: Arc<dyn Decoder>,
+    pub sources: Arc<dyn SourceFetcher>,
+    pub flow: Arc<FlowSettings>,
+}
+
+impl Actor for ParserActor {
+    type Msg = ParserMsg;
+    type State = ParserArgs;
+    type Arguments = ParserArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: ParserArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ParserMsg::Parse(job) => parse(job, state).await,
+        }
+        Ok(())
+    }
+}
+
+#[tracing::instrument(
+    name = "parse",
+    skip_all,
+    fields(task_id = %job.meta.task_id, supplier = %job.meta.supplier_name, parser_type = %job.meta.parser_type, rows = tracing::field::Empty)
+)]
+async fn parse(job: TaskJob, state: &ParserArgs) {
+    let TaskJob {
+        meta,
+        validator,
+        writer,
+        done,
+    } = job;
+
+    let source = match state.sources.fetch(&meta).await {
+        Ok(source) => source,
+        Err(failure) => return done.fail(failure),
+    };
+
+    let begun = writer
+        .call(
+            |reply| WriterMsg::Begin {
+                meta: meta.clone(),
+                fingerprint: source.fingerprint.clone(),
+                reply,
+            },
+            None,
+        )
+        .await;
+    match begun {
+        Ok(CallResult::Success(Ok(Begun::Proceed))) => {}
+        Ok(CallResult::Success(Ok(Begun::Finished(result)))) => return done.done(*result),
+        Ok(CallResult::Success(Err(failure))) => return done.fail(failure),
+        _ => return done.fail(TaskFailure::transient("the database writer stopped")),
+    }
+
+    // Decoding is CPU work on a blocking thread; chunks cross to this task through a channel
+    // of one slot, and each needs a credit before it moves on.
+    let (tx, mut rx) = mpsc::channel::<RowChunk>(1);
+    let decoder = state.decoder.clone();
+    let config = meta.source.clone();
+    let flow = state.flow.clone();
+    let decoding = tokio::task::spawn_blocking(move || {
+        let mut reader = TableReader::new(&config, &flow.mapping, flow.chunk_rows, |chunk| {
+            match tx.blocking_send(chunk) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        });
+        decoder.decode(&source, &config, &mut reader)?;
+        reader.finish().map_err(DecodeError::Unusable)
+    });
+
+    let credits = CreditLine::new(state.flow.chunks_in_flight);
+    let task = meta.task_id;
+    while let Some(chunk) = rx.recv().await {
+        let credit = credits.acquire().await;
+        let sent = validator.send_message(ValidatorMsg::Validate {
+            task,
+            chunk,
+            writer: writer.clone(),
+            credit,
+        });
+        if sent.is_err() {
+            drop(rx);
+            let _ = decoding.await;
+            return abort(&writer, &meta, TaskFailure::transient("the validator stopped"), false, done);
+        }
+    }
+
+    match decoding.await {
+        Ok(Ok(summary)) => {
+            tracing::Span::current().record("rows", summary.rows_seen);
+            let summary = ParseSummary {
+                rows_seen: summary.rows_seen,
+                notes: summary.notes,
+            };
+            let finish = ValidatorMsg::Finish {
+                task,
+                summary,
+                writer: writer.clone(),
+                done,
+            };
+            if let Err(ractor::MessagingErr::SendErr(ValidatorMsg::Finish { done, .. })) =
+                validator.send_message(finish)
+            {
+                abort(&writer, &meta, TaskFailure::transient("the validator stopped"), false, done);
+            }
+        }
+        Ok(Err(error)) => {
+            let unusable = matches!(error, DecodeError::Unusable(_));
+            abort(&writer, &meta, error.into_failure(), unusable, done);
+        }
+        // A decoder that panics (a poison file) takes this actor down with it, so the
+        // supervisor restarts it; the dropped completion fails the task into its retry path.
+        Err(join) => match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => abort(&writer, &meta, TaskFailure::transient("decoding was cancelled"), false, done),
+        },
+    }
+}
+
+fn abort(
+    writer: &ActorRef<WriterMsg>,
+    meta: &TaskMeta,
+    failure: TaskFailure,
+    log_to_parsing_logs: bool,
+    done: Completion,
+) {
+    let message = WriterMsg::Abort {
+        task: meta.task_id,
+        failure,
+        log_to_parsing_logs,
+        done: Some(done),
+    };
+    if let Err(ractor::MessagingErr::SendErr(WriterMsg::Abort {
+        failure,
+        done: Some(done),
+        ..
+    })) = writer.send_message(message)
+    {
+        done.fail(failure);
+    }
+}

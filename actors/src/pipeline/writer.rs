@@ -1,0 +1,195 @@
+//! DbWriterActor: owns the staging of each task it was given. Records the start of an attempt,
+//! stages validated rows as they arrive (releasing their credits), and on the task's last
+//! message applies everything at once through the catalogue port.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use super::completion::Completion;
+use super::flow::Credit;
+use crate::domain::{Fingerprint, Item, Rejection, TaskFailure, TaskId, TaskMeta, TaskResult};
+use crate::ports::{Catalog, ParseSummary, Staging, StartDecision};
+
+/// The writer's answer to a task's first message.
+#[derive(Debug)]
+pub enum Begun {
+    /// Stage its rows.
+    Proceed,
+    /// Nothing to do: already applied, or a duplicate source.
+    Finished(Box<TaskResult>),
+}
+
+pub enum WriterMsg {
+    Begin {
+        meta: TaskMeta,
+        fingerprint: Fingerprint,
+        reply: RpcReplyPort<Result<Begun, TaskFailure>>,
+    },
+    Stage {
+        task: TaskId,
+        items: Vec<Item>,
+        rejections: Vec<Rejection>,
+        credit: Credit,
+    },
+    Commit {
+        task: TaskId,
+        summary: ParseSummary,
+        done: Completion,
+    },
+    /// Drops the task's staged rows; `done` is failed with `failure` when given.
+    Abort {
+        task: TaskId,
+        failure: TaskFailure,
+        /// Logs the failure to parsing_logs (a list intake cannot use, say).
+        log_to_parsing_logs: bool,
+        done: Option<Completion>,
+    },
+}
+
+#[derive(Clone, Copy, Default)]
+pub struct DbWriterActor;
+
+#[derive(Clone)]
+pub struct WriterArgs {
+    pub catalog: Arc<dyn Catalog>,
+}
+
+pub struct WriterState {
+    catalog: Arc<dyn Catalog>,
+    sessions: HashMap<TaskId, Session>,
+}
+
+struct Session {
+    meta: TaskMeta,
+    staging: Option<Box<dyn Staging>>,
+    /// The first staging error; the task fails at commit.
+    failure: Option<TaskFailure>,
+}
+
+impl Actor for DbWriterActor {
+    type Msg = WriterMsg;
+    type State = WriterState;
+    type Arguments = WriterArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: WriterArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(WriterState {
+            catalog: args.catalog,
+            sessions: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            WriterMsg::Begin {
+                meta,
+                fingerprint,
+                reply,
+            } => {
+                let answer = begin(state, meta, &fingerprint).await;
+                let _ = reply.send(answer);
+            }
+            WriterMsg::Stage {
+                task,
+                items,
+                rejections,
+                credit,
+            } => stage(state, task, items, rejections, credit).await,
+            WriterMsg::Commit {
+                task,
+                summary,
+                done,
+            } => commit(state, task, summary, done).await,
+            WriterMsg::Abort {
+                task,
+                failure,
+                log_to_parsing_logs,
+                done,
+            } => {
+                if let Some(session) = state.sessions.remove(&task)
+                    && log_to_parsing_logs
+                    && let Err(e) = state.catalog.log_task_error(&session.meta, &failure.message).await
+                {
+                    tracing::warn!(task_id = %task, error = %e, "could not log the task error");
+                }
+                if let Some(done) = done {
+                    done.fail(failure);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tracing::instrument(name = "begin", skip_all, fields(task_id = %meta.task_id))]
+async fn begin(
+    state: &mut WriterState,
+    meta: TaskMeta,
+    fingerprint: &Fingerprint,
+) -> Result<Begun, TaskFailure> {
+    match state.catalog.start_task(&meta, fingerprint).await? {
+        StartDecision::Proceed => {}
+        StartDecision::AlreadyApplied(result) | StartDecision::Duplicate(result) => {
+            return Ok(Begun::Finished(Box::new(result)));
+        }
+    }
+    let staging = state.catalog.open_staging(&meta).await?;
+    state.sessions.insert(
+        meta.task_id,
+        Session {
+            meta,
+            staging: Some(staging),
+            failure: None,
+        },
+    );
+    Ok(Begun::Proceed)
+}
+
+#[tracing::instrument(name = "stage", skip_all, fields(task_id = %task, items = items.len(), rejected = rejections.len()))]
+async fn stage(
+    state: &mut WriterState,
+    task: TaskId,
+    items: Vec<Item>,
+    rejections: Vec<Rejection>,
+    credit: Credit,
+) {
+    let Some(session) = state.sessions.get_mut(&task) else {
+        // The task was aborted, or this writer restarted since it began: its commit fails.
+        return;
+    };
+    let Some(staging) = session.staging.as_mut() else {
+        return;
+    };
+    if let Err(e) = staging.stage(items, rejections, credit).await {
+        tracing::warn!(task_id = %task, error = %e, "staging failed");
+        session.failure = Some(e.into());
+        session.staging = None;
+    }
+}
+
+#[tracing::instrument(name = "commit", skip_all, fields(task_id = %task))]
+async fn commit(state: &mut WriterState, task: TaskId, summary: ParseSummary, done: Completion) {
+    let Some(session) = state.sessions.remove(&task) else {
+        return done.fail(TaskFailure::transient(
+            "the task's staged rows were lost (the database writer restarted)",
+        ));
+    };
+    match (session.failure, session.staging) {
+        (Some(failure), _) => done.fail(failure),
+        (None, None) => done.fail(TaskFailure::transient("the task's staging was closed")),
+        (None, Some(staging)) => match staging.commit(summary).await {
+            Ok(result) => done.done(result),
+            Err(e) => done.fail(e.into()),
+        },
+    }
+}
