@@ -22,9 +22,13 @@ pub enum Cell {
 }
 
 impl Cell {
-    /// A text cell, or `Empty` when it holds only whitespace.
+    /// A text cell, or `Empty` when it holds only whitespace. NUL characters are dropped:
+    /// no database text can hold them.
     pub fn text(s: impl Into<String>) -> Self {
-        let s = s.into();
+        let mut s = s.into();
+        if s.contains('\0') {
+            s.retain(|c| c != '\0');
+        }
         if s.trim().is_empty() {
             Cell::Empty
         } else {

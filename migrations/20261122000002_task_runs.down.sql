@@ -1,0 +1,2 @@
+DROP TABLE task_runs;
+DROP TYPE task_status;

@@ -1,0 +1,506 @@
+//! The `intake` command line: what each subcommand takes and does.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use intake_actors::domain::{
+    ColumnRef, Field, Origin, ParserType, SourceConfig, SupplierName, TaskId, TaskMessage, TaskMeta,
+    TaskResult,
+};
+use intake_actors::pipeline::Outcome;
+use intake_actors::ports::TaskQueue;
+
+use intake::queue::{RedisQueue, Replay};
+use intake::settings::{Secrets, Settings};
+use intake::startup::{self, Worker};
+use intake::store::{self, MIGRATOR};
+
+/// Exit code of a command whose task failed (as opposed to the command itself).
+const TASK_FAILED: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "intake", version, about = "Supplier price lists from a Redis queue into a PostgreSQL catalogue")]
+pub struct Cli {
+    /// A TOML file read on top of the built-in defaults (config/default.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply, revert or list the database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Take tasks off the queue until SIGINT or SIGTERM.
+    Worker,
+    /// Put a task on the queue and print its id.
+    Enqueue(EnqueueArgs),
+    /// Run one task in this process, without the queue.
+    Ingest(IngestArgs),
+    /// Inspect and act on dead-lettered tasks.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Inspect the queue.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the latest migration (or all of them).
+    Down {
+        #[arg(long)]
+        all: bool,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// List dead letters, oldest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter with its message and error history.
+    Show { id: String },
+    /// Put dead letters back on the queue with a fresh retry budget.
+    Replay {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete dead letters (all, or those older than a duration such as 7d).
+    Purge {
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        older_than: Option<Duration>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// Waiting, in-progress, scheduled and dead tasks.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the price list is and how to read it.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The supplier; created on first use.
+    #[arg(long)]
+    pub supplier: String,
+    /// csv, xlsx or google_sheets.
+    #[arg(long)]
+    pub parser: String,
+    /// A file path, an http(s) URL, or a Google Sheets URL or id.
+    #[arg(long, value_name = "PATH|URL")]
+    pub source: String,
+    /// Read only this sheet (tab), by name or 1-based index.
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Map a field to a column (header text, letter or 1-based index), e.g. --map price=D.
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
+    /// The 1-based row holding the header, when detection should not guess.
+    #[arg(long)]
+    pub header_row: Option<u32>,
+    /// The text encoding of a csv file (detected when absent).
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// The csv delimiter (detected when absent).
+    #[arg(long)]
+    pub delimiter: Option<char>,
+    /// Ingest even if the source equals the supplier's last successful one.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Transient failures tolerated before dead-lettering (default: retry.max_retries).
+    #[arg(long)]
+    pub max_retries: Option<u32>,
+    /// Dead-letter the task if it has not started within this duration (e.g. 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires_in: Option<Duration>,
+    /// Wait for the result, print it as JSON, exit 3 if the task failed.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub timeout: Duration,
+    /// A W3C traceparent to continue the producer's trace.
+    #[arg(long)]
+    pub traceparent: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// `1500ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m, 2h or 7d"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m, h, d)")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+impl SourceArgs {
+    fn source_config(&self) -> anyhow::Result<SourceConfig> {
+        let mut config = SourceConfig {
+            sheet: self.sheet.clone(),
+            header_row: self.header_row,
+            encoding: self.encoding.clone(),
+            delimiter: self.delimiter,
+            ..Default::default()
+        };
+        let is_url = self.source.starts_with("http://") || self.source.starts_with("https://");
+        if self.parser == "google_sheets" {
+            config.spreadsheet = Some(self.source.clone());
+        } else if is_url {
+            config.url = Some(self.source.clone());
+        } else {
+            config.path = Some(self.source.clone());
+        }
+        for mapping in &self.map {
+            let (field, column) = mapping
+                .split_once('=')
+                .with_context(|| format!("--map {mapping:?}: expected FIELD=COLUMN, e.g. price=D"))?;
+            let field: Field = field.parse().map_err(anyhow::Error::msg)?;
+            let column = ColumnRef::new(column).map_err(anyhow::Error::msg)?;
+            config.column_mapping.insert(field, column);
+        }
+        config.validate().map_err(anyhow::Error::msg)?;
+        Ok(config)
+    }
+
+    fn message(&self, max_retries: u32) -> anyhow::Result<TaskMessage> {
+        Ok(TaskMessage {
+            task_id: TaskId::new(),
+            parser_type: ParserType::new(&self.parser).map_err(anyhow::Error::from)?,
+            supplier_name: SupplierName::new(&self.supplier)
+                .map_err(|e| anyhow::anyhow!("--supplier {e}"))?,
+            source_config: self.source_config()?,
+            retry_count: 0,
+            max_retries,
+            enqueued_at: Utc::now(),
+            expires_at: None,
+            force: self.force,
+            traceparent: None,
+            errors: Vec::new(),
+        })
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    intake::telemetry::init(&settings.log);
+    let secrets = Secrets::from_env();
+    match cli.command {
+        Command::Migrate { action } => migrate(&settings, &secrets, action).await,
+        Command::Worker => worker(&settings, &secrets).await,
+        Command::Enqueue(args) => enqueue(&settings, &secrets, args).await,
+        Command::Ingest(args) => ingest(&settings, &secrets, args).await,
+        Command::Dlq { action } => dlq(&settings, &secrets, action).await,
+        Command::Queue { action } => queue(&settings, &secrets, action).await,
+    }
+}
+
+async fn connect_db(settings: &Settings, secrets: &Secrets) -> anyhow::Result<sqlx::PgPool> {
+    let url = secrets.database()?;
+    let pool = store::pool(url, &settings.database)?;
+    // Fail now with one clear line rather than at the first query.
+    pool.acquire()
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", url.redacted()))?;
+    Ok(pool)
+}
+
+async fn connect_queue(settings: &Settings, secrets: &Secrets) -> anyhow::Result<RedisQueue> {
+    let url = secrets.redis()?;
+    let queue = RedisQueue::connect(url, &settings.queue, &settings.redis)
+        .await
+        .with_context(|| format!("cannot connect to Redis at {}", url.redacted()))?;
+    queue
+        .ping()
+        .await
+        .with_context(|| format!("cannot reach Redis at {}", url.redacted()))?;
+    Ok(queue)
+}
+
+async fn migrate(settings: &Settings, secrets: &Secrets, action: MigrateAction) -> anyhow::Result<ExitCode> {
+    let pool = connect_db(settings, secrets).await?;
+    match action {
+        MigrateAction::Up => {
+            MIGRATOR.run(&pool).await.context("applying migrations")?;
+            println!("migrations applied");
+        }
+        MigrateAction::Down { all } => {
+            let applied = applied_versions(&pool).await?;
+            let target = if all {
+                0
+            } else {
+                match applied.len() {
+                    0 => {
+                        println!("no migration is applied");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    n if n >= 2 => applied[n - 2],
+                    _ => 0,
+                }
+            };
+            MIGRATOR.undo(&pool, target).await.context("reverting migrations")?;
+            println!("migrations reverted to version {target}");
+        }
+        MigrateAction::Status => {
+            let applied = applied_versions(&pool).await?;
+            for migration in MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()) {
+                let state = if applied.contains(&migration.version) { "applied" } else { "pending" };
+                println!("{:>16}  {state:<8}  {}", migration.version, migration.description);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn applied_versions(pool: &sqlx::PgPool) -> anyhow::Result<Vec<i64>> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await?)
+}
+
+async fn worker(settings: &Settings, secrets: &Secrets) -> anyhow::Result<ExitCode> {
+    let pool = store::pool(secrets.database()?, &settings.database)?;
+    let queue = connect_queue(settings, secrets).await?;
+    let worker = Worker::start(settings, pool, queue, startup::decoders()).await?;
+    worker.run_until(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn enqueue(settings: &Settings, secrets: &Secrets, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
+    let mut message = args
+        .source
+        .message(args.max_retries.unwrap_or(settings.retry.max_retries))?;
+    message.expires_at = args
+        .expires_in
+        .map(|d| message.enqueued_at + chrono::Duration::from_std(d).unwrap_or_default());
+    message.traceparent = args.traceparent;
+    message.validate().map_err(anyhow::Error::msg)?;
+    let queue = connect_queue(settings, secrets).await?;
+    queue.enqueue(&message).await.context("enqueueing the task")?;
+    println!("{}", message.task_id);
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    match queue.wait_result(message.task_id, args.timeout).await? {
+        Some(result) => Ok(print_result(&result)),
+        None => bail!(
+            "no result for task {} within {}s; it may still be queued or running",
+            message.task_id,
+            args.timeout.as_secs()
+        ),
+    }
+}
+
+fn print_result(result: &TaskResult) -> ExitCode {
+    match serde_json::to_string_pretty(result) {
+        Ok(json) => println!("{json}"),
+        Err(_) => println!("{result:?}"),
+    }
+    if result.status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(TASK_FAILED)
+    }
+}
+
+async fn ingest(settings: &Settings, secrets: &Secrets, args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let message = args.source.message(0)?;
+    let pool = connect_db(settings, secrets).await?;
+    let meta = TaskMeta::from_message(message, Origin::Operator);
+    match startup::ingest_once(settings, pool, startup::decoders(), meta).await? {
+        Outcome::Done(result) => Ok(print_result(&result)),
+        Outcome::Failed(failure) => {
+            eprintln!("error: the task failed ({}): {}", failure.class, failure.message);
+            Ok(ExitCode::from(TASK_FAILED))
+        }
+        Outcome::Crashed => {
+            eprintln!("error: the pipeline stopped while running the task");
+            Ok(ExitCode::from(TASK_FAILED))
+        }
+    }
+}
+
+async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqAction) -> anyhow::Result<ExitCode> {
+    let queue = connect_queue(settings, secrets).await?;
+    match action {
+        DlqAction::List { limit, json } => {
+            let letters = queue.dlq_list(limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else if letters.is_empty() {
+                println!("no dead letters");
+            } else {
+                println!("{:<38} {:<20} {:<9} {:>8}  reason", "id", "dead-lettered (UTC)", "class", "attempts");
+                for l in letters {
+                    println!(
+                        "{:<38} {:<20} {:<9} {:>8}  {}",
+                        l.id,
+                        l.dead_lettered_at.format("%Y-%m-%d %H:%M:%S"),
+                        l.class,
+                        l.attempts,
+                        l.reason
+                    );
+                }
+            }
+        }
+        DlqAction::Show { id } => match queue.dlq_show(&id).await? {
+            Some(letter) => {
+                let mut value = serde_json::to_value(&letter)?;
+                // Show the message as JSON, not as an escaped string, when it is JSON.
+                if let Ok(message) = serde_json::from_str::<serde_json::Value>(&letter.payload) {
+                    value["payload"] = message;
+                }
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            }
+            None => bail!("no dead letter {id}"),
+        },
+        DlqAction::Replay { id, all } => {
+            let ids = if all { queue.dlq_ids().await? } else { id.into_iter().collect() };
+            let mut failed = false;
+            for id in ids {
+                match queue.dlq_replay(&id).await? {
+                    Replay::Replayed => println!("replayed {id}"),
+                    Replay::NotFound => {
+                        eprintln!("error: no dead letter {id}");
+                        failed = true;
+                    }
+                    Replay::Unreadable(why) => {
+                        eprintln!("error: {id} cannot be replayed, its message is unreadable: {why}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        DlqAction::Purge { older_than } => {
+            let cutoff = older_than.map(|d| Utc::now() - chrono::Duration::from_std(d).unwrap_or_default());
+            let removed = queue.dlq_purge(cutoff).await?;
+            println!("purged {removed} dead letters");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn queue(settings: &Settings, secrets: &Secrets, action: QueueAction) -> anyhow::Result<ExitCode> {
+    let queue = connect_queue(settings, secrets).await?;
+    match action {
+        QueueAction::Stats { json } => {
+            let stats = queue.stats().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                println!("waiting            {}", stats.waiting);
+                println!("pending            {}", stats.pending);
+                println!("scheduled retries  {}", stats.scheduled_retries);
+                println!("dead letters       {}", stats.dead_letters);
+                if !stats.pending_entries.is_empty() {
+                    println!();
+                    println!("{:<24} {:<40} {:>10} {:>10}", "pending entry", "consumer", "idle (s)", "deliveries");
+                    for p in &stats.pending_entries {
+                        println!(
+                            "{:<24} {:<40} {:>10.1} {:>10}",
+                            p.id,
+                            p.consumer,
+                            p.idle_ms as f64 / 1000.0,
+                            p.deliveries
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1500ms").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! intake keeps a PostgreSQL catalogue of supplier price lists current. Producers enqueue
+//! tasks in Redis; workers take them off the queue and run them through a supervised actor
+//! pipeline (see the `intake-actors` crate).
+//!
+//! This crate is the composition root: it implements the pipeline's ports over real systems
+//! and wires them together.
+//! - [`settings`]: configuration file, environment overrides, secrets.
+//! - [`store`]: PostgreSQL — migrations, task records, COPY staging and the merge.
+//! - [`queue`]: Redis — the task stream, retries, dead letters, results.
+//! - [`sources`]: local files and downloads.
+//! - [`startup`]: building a worker or a one-off ingestion from settings.
+
+pub mod settings;
+pub mod sources;
+pub mod startup;
+pub mod queue;
+pub mod store;
+pub mod telemetry;

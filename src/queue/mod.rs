@@ -1,0 +1,703 @@
+//! The task queue in Redis: a stream read through a consumer group, a sorted set of scheduled
+//! retries, a hash of dead letters, and a short-lived result list per task.
+//!
+//! Keys (all under one hash tag, so a Redis Cluster keeps them on one node):
+//! - `{prefix}:tasks` — stream; entries carry the task message in the field `task`.
+//!   Acknowledged entries are deleted, so its length is waiting + pending.
+//! - `{prefix}:retry:due` / `{prefix}:retry:payload` — task id → due time / message.
+//! - `{prefix}:dlq` / `{prefix}:dlq:index` — task id → dead letter / time it was filed.
+//! - `{prefix}:result:<task id>` — the final result, for `intake enqueue --wait`.
+
+mod scripts;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fred::prelude::*;
+use fred::types::config::ReconnectPolicy;
+use intake_actors::domain::{TaskId, TaskMessage, TaskResult};
+use intake_actors::ports::{
+    DeadLetter, Delivery, DeliveryId, PendingEntry, PortError, QueueStats, TaskQueue,
+};
+
+use crate::settings::{QueueSettings, RedisSettings, SecretUrl};
+
+/// Names of intake's Redis keys.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    tag: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            tag: format!("{{{prefix}}}"),
+        }
+    }
+
+    pub fn tasks(&self) -> String {
+        format!("{}:tasks", self.tag)
+    }
+
+    pub fn retry_due(&self) -> String {
+        format!("{}:retry:due", self.tag)
+    }
+
+    pub fn retry_payload(&self) -> String {
+        format!("{}:retry:payload", self.tag)
+    }
+
+    pub fn dlq(&self) -> String {
+        format!("{}:dlq", self.tag)
+    }
+
+    pub fn dlq_index(&self) -> String {
+        format!("{}:dlq:index", self.tag)
+    }
+
+    pub fn result(&self, task: &str) -> String {
+        format!("{}:result:{task}", self.tag)
+    }
+
+    /// A pattern matching every key of this prefix.
+    pub fn pattern(&self) -> String {
+        format!("{}:*", self.tag)
+    }
+}
+
+/// One dead letter, as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetterSummary {
+    pub id: String,
+    pub dead_lettered_at: DateTime<Utc>,
+    pub class: String,
+    pub attempts: usize,
+    pub reason: String,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    Replayed,
+    NotFound,
+    /// The message could not be read: replaying it would only dead-letter it again.
+    Unreadable(String),
+}
+
+fn redis_error(context: &str, e: &fred::error::Error) -> PortError {
+    use fred::error::ErrorKind;
+    let message = format!("redis {context}: {e}");
+    match e.kind() {
+        ErrorKind::IO
+        | ErrorKind::Timeout
+        | ErrorKind::Canceled
+        | ErrorKind::Backpressure
+        | ErrorKind::Cluster
+        | ErrorKind::Routing
+        | ErrorKind::Unknown => PortError::transient(message),
+        _ if e.details().contains("LOADING") || e.details().contains("BUSY") => {
+            PortError::transient(message)
+        }
+        _ => PortError::permanent(message),
+    }
+}
+
+/// The queue of one prefix, for a worker (consumer) or a producer.
+#[derive(Clone)]
+pub struct RedisQueue {
+    client: Client,
+    /// A second connection for blocking reads, which would otherwise stall every command.
+    reader: Client,
+    keys: Keys,
+    group: String,
+    consumer: String,
+    result_ttl_s: u64,
+}
+
+impl RedisQueue {
+    /// Connects, retrying in the background for as long as Redis is away.
+    pub async fn connect(
+        url: &SecretUrl,
+        queue: &QueueSettings,
+        redis: &RedisSettings,
+    ) -> Result<Self, PortError> {
+        let config = Config::from_url(url.expose())
+            .map_err(|e| PortError::permanent(format!("REDIS_URL {}: {e}", url.redacted())))?;
+        let connect_timeout = Duration::from_millis(redis.connect_timeout_ms);
+        let command_timeout = Duration::from_millis(redis.command_timeout_ms);
+        let build = || {
+            Builder::from_config(config.clone())
+                .with_connection_config(|c| {
+                    c.connection_timeout = connect_timeout;
+                    c.internal_command_timeout = command_timeout;
+                    // Writes are idempotent, but a replay after a reconnect should still be rare.
+                    c.max_command_attempts = 2;
+                })
+                .with_performance_config(|p| {
+                    p.default_command_timeout = command_timeout;
+                })
+                // Never give up reconnecting: a worker outlives a Redis restart.
+                .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+                .build()
+        };
+        let client = build().map_err(|e| redis_error("config", &e))?;
+        let reader = build().map_err(|e| redis_error("config", &e))?;
+        for c in [&client, &reader] {
+            // The connection task keeps running (and reconnecting) on its own.
+            let _ = c.init().await.map_err(|e| redis_error("connect", &e))?;
+        }
+        let consumer = format!(
+            "{}-{}-{}",
+            hostname(),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
+        Ok(Self {
+            client,
+            reader,
+            keys: Keys::new(&queue.key_prefix),
+            group: queue.consumer_group.clone(),
+            consumer,
+            result_ttl_s: queue.result_ttl_s,
+        })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn consumer_name(&self) -> &str {
+        &self.consumer
+    }
+
+    pub async fn ping(&self) -> Result<(), PortError> {
+        self.client
+            .ping::<Value>(None)
+            .await
+            .map(|_| ())
+            .map_err(|e| redis_error("ping", &e))
+    }
+
+    /// Creates the stream and its consumer group if missing. The group starts at the
+    /// beginning, so tasks enqueued before the first worker ever ran are delivered too.
+    pub async fn ensure_group(&self) -> Result<(), PortError> {
+        match self
+            .client
+            .xgroup_create::<Value, _, _, _>(self.keys.tasks(), &self.group, "0", true)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.details().contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(redis_error("create group", &e)),
+        }
+    }
+
+    /// Adds a task to the stream; returns its entry id.
+    pub async fn enqueue(&self, message: &TaskMessage) -> Result<DeliveryId, PortError> {
+        let payload = serde_json::to_string(message)
+            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+        self.enqueue_raw(&payload).await
+    }
+
+    /// Adds any payload to the stream, as another producer might.
+    pub async fn enqueue_raw(&self, payload: &str) -> Result<DeliveryId, PortError> {
+        let id: String = self
+            .client
+            .xadd(self.keys.tasks(), false, None, "*", ("task", payload))
+            .await
+            .map_err(|e| redis_error("enqueue", &e))?;
+        Ok(DeliveryId(id))
+    }
+
+    /// Waits up to `timeout` for the final result of a task.
+    pub async fn wait_result(
+        &self,
+        task: TaskId,
+        timeout: Duration,
+    ) -> Result<Option<TaskResult>, PortError> {
+        let key = self.keys.result(&task.to_string());
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Short blocking slices keep each command inside the client's timeout.
+            let slice = left.min(Duration::from_secs(5)).as_secs_f64().max(0.01);
+            let popped: Option<(String, String)> = self
+                .reader
+                .blpop(&key, slice)
+                .await
+                .map_err(|e| redis_error("wait", &e))?;
+            if let Some((_, json)) = popped {
+                let result = serde_json::from_str(&json)
+                    .map_err(|e| PortError::permanent(format!("unreadable result: {e}")))?;
+                // Leave it for anyone else waiting.
+                let _: Value = self
+                    .client
+                    .lpush(&key, json)
+                    .await
+                    .map_err(|e| redis_error("wait", &e))?;
+                return Ok(Some(result));
+            }
+        }
+    }
+
+    async fn eval(&self, script: &str, keys: Vec<String>, args: Vec<String>) -> Result<Value, PortError> {
+        self.client
+            .eval::<Value, _, _, _>(script, keys, args)
+            .await
+            .map_err(|e| redis_error("script", &e))
+    }
+
+    pub async fn dlq_list(&self, limit: usize) -> Result<Vec<DeadLetterSummary>, PortError> {
+        let ids: Vec<String> = self
+            .client
+            .zrange(self.keys.dlq_index(), 0, limit as i64 - 1, None, false, None, false)
+            .await
+            .map_err(|e| redis_error("dlq", &e))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(letter) = self.dlq_show(&id).await? {
+                out.push(DeadLetterSummary {
+                    id: letter.id,
+                    dead_lettered_at: letter.dead_lettered_at,
+                    class: letter.class.to_string(),
+                    attempts: letter.errors.len(),
+                    reason: letter.reason,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn dlq_show(&self, id: &str) -> Result<Option<DeadLetter>, PortError> {
+        let json: Option<String> = self
+            .client
+            .hget(self.keys.dlq(), id)
+            .await
+            .map_err(|e| redis_error("dlq", &e))?;
+        json.map(|j| {
+            serde_json::from_str(&j)
+                .map_err(|e| PortError::permanent(format!("unreadable dead letter {id}: {e}")))
+        })
+        .transpose()
+    }
+
+    pub async fn dlq_ids(&self) -> Result<Vec<String>, PortError> {
+        self.client
+            .zrange(self.keys.dlq_index(), 0, -1, None, false, None, false)
+            .await
+            .map_err(|e| redis_error("dlq", &e))
+    }
+
+    /// Puts a dead letter back on the queue with a fresh retry budget and no expiry.
+    pub async fn dlq_replay(&self, id: &str) -> Result<Replay, PortError> {
+        let Some(letter) = self.dlq_show(id).await? else {
+            return Ok(Replay::NotFound);
+        };
+        let mut message: TaskMessage = match serde_json::from_str(&letter.payload) {
+            Ok(m) => m,
+            Err(e) => return Ok(Replay::Unreadable(e.to_string())),
+        };
+        message.retry_count = 0;
+        message.expires_at = None;
+        message.enqueued_at = Utc::now();
+        let payload = serde_json::to_string(&message)
+            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+        let replayed = self
+            .eval(
+                scripts::REPLAY,
+                vec![self.keys.dlq(), self.keys.dlq_index(), self.keys.tasks()],
+                vec![id.to_owned(), payload],
+            )
+            .await?;
+        Ok(if replayed.as_u64() == Some(1) {
+            Replay::Replayed
+        } else {
+            Replay::NotFound
+        })
+    }
+
+    /// Removes dead letters filed before `cutoff` (all of them without one).
+    pub async fn dlq_purge(&self, cutoff: Option<DateTime<Utc>>) -> Result<u64, PortError> {
+        let cutoff = cutoff.map_or(i64::MAX, |c| c.timestamp_millis());
+        let removed = self
+            .eval(
+                scripts::PURGE,
+                vec![self.keys.dlq(), self.keys.dlq_index()],
+                vec![cutoff.to_string()],
+            )
+            .await?;
+        Ok(removed.as_u64().unwrap_or(0))
+    }
+
+    /// Deletes every key of this prefix (tests clean up with it).
+    pub async fn delete_all(&self) -> Result<(), PortError> {
+        let keys: Vec<String> = self
+            .client
+            .custom(
+                fred::cmd!("KEYS"),
+                vec![self.keys.pattern()],
+            )
+            .await
+            .map_err(|e| redis_error("cleanup", &e))?;
+        if !keys.is_empty() {
+            let _: Value = self
+                .client
+                .del(keys)
+                .await
+                .map_err(|e| redis_error("cleanup", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes this worker from the consumer group if it holds nothing, so the group does not
+    /// collect the names of every worker that ever ran.
+    pub async fn leave_group(&self) {
+        let pending: Result<Value, _> = self
+            .client
+            .xpending(self.keys.tasks(), &self.group, ("-", "+", 1, self.consumer.clone()))
+            .await;
+        if let Ok(Value::Array(entries)) = pending
+            && entries.is_empty()
+        {
+            let _: Result<Value, _> = self
+                .client
+                .xgroup_delconsumer(self.keys.tasks(), &self.group, &self.consumer)
+                .await;
+        }
+    }
+
+    pub async fn quit(&self) {
+        let _ = self.client.quit().await;
+        let _ = self.reader.quit().await;
+    }
+
+    async fn deliveries_of(&self, id: &str) -> u32 {
+        let pending: Result<Value, _> = self
+            .client
+            .xpending(self.keys.tasks(), &self.group, (id, id, 1))
+            .await;
+        pending
+            .ok()
+            .and_then(|v| v.into_array().into_iter().next())
+            .and_then(|entry| entry.into_array().get(3).and_then(Value::as_u64))
+            .map_or(1, |n| n as u32)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into())
+}
+
+/// `[id, [field, value, …]]` entries of a stream reply; a deleted entry has no fields.
+fn stream_entries(entries: Value) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for entry in entries.into_array() {
+        let mut parts = entry.into_array().into_iter();
+        let Some(id) = parts.next().and_then(|v| v.into_string()) else {
+            continue;
+        };
+        let mut payload = None;
+        if let Some(fields) = parts.next() {
+            let fields = fields.into_array();
+            for pair in fields.chunks(2) {
+                if pair.first().and_then(|f| f.as_str()).as_deref() == Some("task") {
+                    payload = pair.get(1).and_then(|v| v.as_string());
+                }
+            }
+        }
+        out.push((id, payload));
+    }
+    out
+}
+
+/// The entries of an XREADGROUP reply for one stream (RESP2 arrays or RESP3 maps).
+fn read_reply(reply: Value) -> Vec<(String, Option<String>)> {
+    match reply {
+        Value::Null => Vec::new(),
+        Value::Map(map) => map
+            .inner()
+            .into_iter()
+            .flat_map(|(_, entries)| stream_entries(entries))
+            .collect(),
+        other => other
+            .into_array()
+            .into_iter()
+            .flat_map(|stream| {
+                let mut parts = stream.into_array().into_iter();
+                let _key = parts.next();
+                parts.next().map(stream_entries).unwrap_or_default()
+            })
+            .collect(),
+    }
+}
+
+#[async_trait]
+impl TaskQueue for RedisQueue {
+    async fn fetch(&self, max: usize, block: Duration) -> Result<Vec<Delivery>, PortError> {
+        let read = || {
+            self.reader.xreadgroup::<Value, _, _, _, _>(
+                &self.group,
+                &self.consumer,
+                Some(max as u64),
+                Some(block.as_millis() as u64),
+                false,
+                self.keys.tasks(),
+                ">",
+            )
+        };
+        let reply = match read().await {
+            Ok(reply) => reply,
+            // The stream or group is gone (a Redis without persistence restarted): recreate.
+            Err(e) if e.details().contains("NOGROUP") => {
+                self.ensure_group().await?;
+                read().await.map_err(|e| redis_error("read", &e))?
+            }
+            Err(e) => return Err(redis_error("read", &e)),
+        };
+        Ok(read_reply(reply)
+            .into_iter()
+            .filter_map(|(id, payload)| {
+                payload.map(|payload| Delivery {
+                    id: DeliveryId(id),
+                    payload,
+                    deliveries: 1,
+                })
+            })
+            .collect())
+    }
+
+    async fn reclaim(&self, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, PortError> {
+        let reply: Value = match self
+            .client
+            .xautoclaim(
+                self.keys.tasks(),
+                &self.group,
+                &self.consumer,
+                min_idle.as_millis() as u64,
+                "0-0",
+                Some(max as u64),
+                false,
+            )
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) if e.details().contains("NOGROUP") => return Ok(Vec::new()),
+            Err(e) => return Err(redis_error("reclaim", &e)),
+        };
+        let mut parts = reply.into_array().into_iter();
+        let _cursor = parts.next();
+        let entries = parts.next().map(stream_entries).unwrap_or_default();
+        let mut out = Vec::new();
+        for (id, payload) in entries {
+            let Some(payload) = payload else { continue };
+            let deliveries = self.deliveries_of(&id).await;
+            out.push(Delivery {
+                id: DeliveryId(id),
+                payload,
+                deliveries,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn touch(&self, ids: &[DeliveryId]) -> Result<(), PortError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = ids.iter().map(|i| i.0.clone()).collect();
+        self.client
+            .xclaim::<Value, _, _, _, _>(
+                self.keys.tasks(),
+                &self.group,
+                &self.consumer,
+                0,
+                ids,
+                None,
+                None,
+                None,
+                false,
+                true,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| redis_error("touch", &e))
+    }
+
+    async fn complete(&self, id: &DeliveryId, result: &TaskResult) -> Result<(), PortError> {
+        let json = serde_json::to_string(result)
+            .map_err(|e| PortError::permanent(format!("encoding the result: {e}")))?;
+        self.eval(
+            scripts::COMPLETE,
+            vec![self.keys.tasks(), self.keys.result(&result.task_id.to_string())],
+            vec![self.group.clone(), id.0.clone(), json, self.result_ttl_s.to_string()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn retry_later(
+        &self,
+        id: &DeliveryId,
+        message: &TaskMessage,
+        due: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let payload = serde_json::to_string(message)
+            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+        self.eval(
+            scripts::RETRY_LATER,
+            vec![self.keys.tasks(), self.keys.retry_due(), self.keys.retry_payload()],
+            vec![
+                self.group.clone(),
+                id.0.clone(),
+                message.task_id.to_string(),
+                due.timestamp_millis().to_string(),
+                payload,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn dead_letter(
+        &self,
+        id: Option<&DeliveryId>,
+        letter: &DeadLetter,
+        result: Option<&TaskResult>,
+    ) -> Result<(), PortError> {
+        let json = serde_json::to_string(letter)
+            .map_err(|e| PortError::permanent(format!("encoding the dead letter: {e}")))?;
+        let result_json = match result {
+            Some(r) => serde_json::to_string(r)
+                .map_err(|e| PortError::permanent(format!("encoding the result: {e}")))?,
+            None => String::new(),
+        };
+        self.eval(
+            scripts::DEAD_LETTER,
+            vec![
+                self.keys.tasks(),
+                self.keys.dlq(),
+                self.keys.dlq_index(),
+                self.keys.result(&letter.id),
+            ],
+            vec![
+                self.group.clone(),
+                id.map(|i| i.0.clone()).unwrap_or_default(),
+                letter.id.clone(),
+                json,
+                letter.dead_lettered_at.timestamp_millis().to_string(),
+                result_json,
+                self.result_ttl_s.to_string(),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn hand_back(&self, id: &DeliveryId, payload: &str) -> Result<(), PortError> {
+        self.eval(
+            scripts::HAND_BACK,
+            vec![self.keys.tasks()],
+            vec![self.group.clone(), id.0.clone(), payload.to_owned()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn promote_due(&self, now: DateTime<Utc>) -> Result<usize, PortError> {
+        let moved = self
+            .eval(
+                scripts::PROMOTE_DUE,
+                vec![self.keys.retry_due(), self.keys.retry_payload(), self.keys.tasks()],
+                vec![now.timestamp_millis().to_string(), "100".into()],
+            )
+            .await?;
+        Ok(moved.as_u64().unwrap_or(0) as usize)
+    }
+
+    async fn stats(&self) -> Result<QueueStats, PortError> {
+        let err = |e: fred::error::Error| redis_error("stats", &e);
+        let length: u64 = self.client.xlen(self.keys.tasks()).await.map_err(err)?;
+        let pending: Value = match self
+            .client
+            .xpending(self.keys.tasks(), &self.group, ("-", "+", 100))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) if e.details().contains("NOGROUP") => Value::Array(Vec::new()),
+            Err(e) => return Err(err(e)),
+        };
+        let pending_entries: Vec<PendingEntry> = pending
+            .into_array()
+            .into_iter()
+            .filter_map(|entry| {
+                let parts = entry.into_array();
+                Some(PendingEntry {
+                    id: DeliveryId(parts.first()?.as_string()?),
+                    consumer: parts.get(1)?.as_string()?,
+                    idle_ms: parts.get(2)?.as_u64()?,
+                    deliveries: parts.get(3)?.as_u64()?,
+                })
+            })
+            .collect();
+        let summary: Value = match self
+            .client
+            .xpending(self.keys.tasks(), &self.group, ())
+            .await
+        {
+            Ok(v) => v,
+            Err(e) if e.details().contains("NOGROUP") => Value::Array(vec![Value::Integer(0)]),
+            Err(e) => return Err(err(e)),
+        };
+        let pending_count = summary
+            .into_array()
+            .first()
+            .and_then(Value::as_u64)
+            .unwrap_or(pending_entries.len() as u64);
+        let scheduled: u64 = self.client.zcard(self.keys.retry_due()).await.map_err(err)?;
+        let dead: u64 = self.client.hlen(self.keys.dlq()).await.map_err(err)?;
+        Ok(QueueStats {
+            waiting: length.saturating_sub(pending_count),
+            pending: pending_count,
+            oldest_pending_idle_ms: pending_entries.iter().map(|p| p.idle_ms).max(),
+            pending_entries,
+            scheduled_retries: scheduled,
+            dead_letters: dead,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let keys = Keys::new("intake");
+        assert_eq!(keys.tasks(), "{intake}:tasks");
+        assert_eq!(keys.result("t1"), "{intake}:result:t1");
+        assert!(keys.dlq_index().starts_with("{intake}:"));
+    }
+
+    #[test]
+    fn resp2_read_replies_are_parsed() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            Value::from("{intake}:tasks"),
+            Value::Array(vec![
+                Value::Array(vec![
+                    Value::from("1-0"),
+                    Value::Array(vec![Value::from("task"), Value::from("{}")]),
+                ]),
+                Value::Array(vec![Value::from("2-0"), Value::Null]),
+            ]),
+        ])]);
+        let entries = read_reply(reply);
+        assert_eq!(entries, vec![("1-0".into(), Some("{}".into())), ("2-0".into(), None)]);
+        assert!(read_reply(Value::Null).is_empty());
+    }
+}

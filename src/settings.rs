@@ -1,0 +1,406 @@
+//! Configuration: the built-in `config/default.toml`, an optional file on top, then
+//! `INTAKE__<SECTION>__<KEY>` environment variables. Secrets (the two connection URLs) come from
+//! the environment only and never print.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use intake_actors::mapping::{MappingOptions, PriceKind};
+use intake_actors::pipeline::{ConsumerSettings, FlowSettings, PipelineConfig, RestartBudget};
+use serde::Deserialize;
+
+/// The defaults, compiled in so the binary runs from any directory.
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub worker: WorkerSettings,
+    pub queue: QueueSettings,
+    pub retry: RetrySettings,
+    pub pipeline: PipelineSettings,
+    pub supervisor: SupervisorSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub mapping: MappingSettings,
+    pub sources: SourcesSettings,
+    pub google_sheets: GoogleSheetsSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub tasks_in_flight: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueueSettings {
+    pub key_prefix: String,
+    pub consumer_group: String,
+    pub fetch_block_ms: u64,
+    pub visibility_timeout_ms: u64,
+    pub promote_every_ms: u64,
+    pub max_deliveries: u32,
+    pub result_ttl_s: u64,
+    pub stats_every_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetrySettings {
+    pub delays_ms: Vec<u64>,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipelineSettings {
+    pub validators: usize,
+    pub writers: usize,
+    pub chunk_rows: usize,
+    pub chunks_in_flight: usize,
+    #[serde(default)]
+    pub parsers: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SupervisorSettings {
+    pub max_restarts: usize,
+    pub restart_window_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub connect_timeout_ms: u64,
+    pub command_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MappingSettings {
+    pub min_confidence: f64,
+    pub price_preference: Vec<String>,
+    pub prefer_vat_included: bool,
+    pub scan_rows: usize,
+    pub sample_rows: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourcesSettings {
+    pub allowed_dirs: Vec<PathBuf>,
+    pub http_max_bytes: u64,
+    pub http_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GoogleSheetsSettings {
+    pub api_base_url: String,
+    pub credentials_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: String,
+    pub service_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("{name} is not set; export it, e.g. {name}={example}")]
+    MissingSecret {
+        name: &'static str,
+        example: &'static str,
+    },
+}
+
+impl From<config::ConfigError> for SettingsError {
+    fn from(e: config::ConfigError) -> Self {
+        SettingsError::Invalid(e.to_string())
+    }
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_with_env(file, None)
+    }
+
+    /// As [`Settings::load`], with the environment given as a map (tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path.to_path_buf()).required(true));
+        }
+        let environment = Environment::with_prefix("INTAKE")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("retry.delays_ms")
+            .with_list_parse_key("mapping.price_preference")
+            .with_list_parse_key("sources.allowed_dirs")
+            .source(env);
+        let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
+        if self.worker.tasks_in_flight == 0 {
+            return invalid("worker.tasks_in_flight must be at least 1");
+        }
+        if self.pipeline.writers == 0 || self.pipeline.validators == 0 {
+            return invalid("pipeline.writers and pipeline.validators must be at least 1");
+        }
+        if self.pipeline.chunk_rows == 0 || self.pipeline.chunks_in_flight == 0 {
+            return invalid("pipeline.chunk_rows and pipeline.chunks_in_flight must be at least 1");
+        }
+        if self.retry.delays_ms.is_empty() {
+            return invalid("retry.delays_ms needs at least one delay");
+        }
+        if self.queue.visibility_timeout_ms < 300 {
+            return invalid("queue.visibility_timeout_ms must be at least 300");
+        }
+        if !(0.0..=1.0).contains(&self.mapping.min_confidence) {
+            return invalid("mapping.min_confidence must be between 0 and 1");
+        }
+        for kind in &self.mapping.price_preference {
+            if PriceKind::parse(kind).is_none() {
+                return Err(SettingsError::Invalid(format!(
+                    "mapping.price_preference: unknown kind {kind:?} (wholesale, plain, retail)"
+                )));
+            }
+        }
+        if self.queue.key_prefix.is_empty() || self.queue.key_prefix.contains(char::is_whitespace) {
+            return invalid("queue.key_prefix must be a non-empty word");
+        }
+        Ok(())
+    }
+
+    pub fn mapping_options(&self) -> MappingOptions {
+        MappingOptions {
+            min_confidence: self.mapping.min_confidence,
+            price_preference: self
+                .mapping
+                .price_preference
+                .iter()
+                .filter_map(|k| PriceKind::parse(k))
+                .collect(),
+            prefer_vat_included: self.mapping.prefer_vat_included,
+            scan_rows: self.mapping.scan_rows,
+            sample_rows: self.mapping.sample_rows,
+        }
+    }
+
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig {
+            parsers: self.pipeline.parsers.clone(),
+            validators: self.pipeline.validators,
+            writers: self.pipeline.writers,
+            flow: FlowSettings {
+                chunk_rows: self.pipeline.chunk_rows,
+                chunks_in_flight: self.pipeline.chunks_in_flight,
+                mapping: self.mapping_options(),
+            },
+            restarts: RestartBudget {
+                max_restarts: self.supervisor.max_restarts,
+                window: ms(self.supervisor.restart_window_ms),
+            },
+        }
+    }
+
+    pub fn consumer_settings(&self) -> ConsumerSettings {
+        ConsumerSettings {
+            tasks_in_flight: self.worker.tasks_in_flight,
+            fetch_block: ms(self.queue.fetch_block_ms),
+            visibility_timeout: ms(self.queue.visibility_timeout_ms),
+            promote_every: ms(self.queue.promote_every_ms),
+            retry_delays: self.retry.delays_ms.iter().map(|d| ms(*d)).collect(),
+            max_deliveries: self.queue.max_deliveries,
+            stats_every: ms(self.queue.stats_every_ms),
+        }
+    }
+}
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A connection URL that may carry a password: printed with the password masked.
+#[derive(Clone)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: String) -> Self {
+        Self(url)
+    }
+
+    /// The real URL, for the one place that connects with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Masks the password of `scheme://user:password@host…`; also any `password=` query value.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            let masked = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None if out.starts_with("redis") => "***".to_owned(),
+                None => userinfo.to_owned(),
+            };
+            out.replace_range(rest_start..rest_start + at, &masked);
+        }
+    }
+    if let Some(i) = out.find("password=") {
+        let start = i + "password=".len();
+        let end = out[start..].find('&').map_or(out.len(), |j| start + j);
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
+/// The two secrets, from the environment only.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub database_url: Option<SecretUrl>,
+    pub redis_url: Option<SecretUrl>,
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretUrl::new)
+        };
+        Self {
+            database_url: read("DATABASE_URL"),
+            redis_url: read("REDIS_URL"),
+        }
+    }
+
+    pub fn database(&self) -> Result<&SecretUrl, SettingsError> {
+        self.database_url.as_ref().ok_or(SettingsError::MissingSecret {
+            name: "DATABASE_URL",
+            example: "postgres://postgres@127.0.0.1:5432/intake",
+        })
+    }
+
+    pub fn redis(&self) -> Result<&SecretUrl, SettingsError> {
+        self.redis_url.as_ref().ok_or(SettingsError::MissingSecret {
+            name: "REDIS_URL",
+            example: "redis://127.0.0.1:6379",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load_with_env(None, Some(Default::default())).unwrap();
+        assert_eq!(s.retry.delays_ms, [1000, 5000, 25000]);
+        assert_eq!(s.http.bind, "127.0.0.1:9464");
+        assert_eq!(s.google_sheets.api_base_url, "https://sheets.googleapis.com");
+    }
+
+    #[test]
+    fn environment_overrides_any_key() {
+        let env = [
+            ("INTAKE__PIPELINE__WRITERS", "5"),
+            ("INTAKE__RETRY__DELAYS_MS", "10,50,250"),
+            ("INTAKE__HTTP__BIND", "0.0.0.0:9000"),
+            ("INTAKE__PIPELINE__PARSERS__CSV", "3"),
+            ("INTAKE__GOOGLE_SHEETS__API_BASE_URL", "http://127.0.0.1:1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(s.pipeline.writers, 5);
+        assert_eq!(s.retry.delays_ms, [10, 50, 250]);
+        assert_eq!(s.http.bind, "0.0.0.0:9000");
+        assert_eq!(s.pipeline.parsers["csv"], 3);
+        assert_eq!(s.google_sheets.api_base_url, "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn invalid_values_are_one_clear_error() {
+        let env = [("INTAKE__WORKER__TASKS_IN_FLIGHT".to_owned(), "0".to_owned())]
+            .into_iter()
+            .collect();
+        let err = Settings::load_with_env(None, Some(env)).unwrap_err();
+        assert!(err.to_string().contains("tasks_in_flight"), "{err}");
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(
+            redact_url("postgres://intake:s3cret@db:5432/intake"),
+            "postgres://intake:***@db:5432/intake"
+        );
+        assert_eq!(redact_url("redis://:pw@redis:6379/0"), "redis://:***@redis:6379/0");
+        assert_eq!(redact_url("redis://pw@redis:6379"), "redis://***@redis:6379");
+        assert_eq!(
+            redact_url("postgres://db/intake?user=a&password=x&sslmode=require"),
+            "postgres://db/intake?user=a&password=***&sslmode=require"
+        );
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        let secret = SecretUrl::new("postgres://u:hunter2@h/d".into());
+        assert!(!format!("{secret} {secret:?}").contains("hunter2"));
+    }
+}

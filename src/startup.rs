@@ -1,0 +1,119 @@
+//! Building the service from its settings: connections, adapters, the actor pipeline.
+//! The binary and the tests build it the same way.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use intake_actors::decode::standard_registry;
+use intake_actors::domain::TaskMeta;
+use intake_actors::pipeline::{DrainReport, Outcome, Pipeline, Ports};
+use intake_actors::ports::{DecoderRegistry, SourceFetcher};
+use sqlx::PgPool;
+
+use crate::queue::RedisQueue;
+use crate::settings::{Settings, ms};
+use crate::sources::Sources;
+use crate::store::PgCatalog;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("the http client could not be built: {0}")]
+    Http(String),
+    #[error("{0}")]
+    Pipeline(#[from] intake_actors::pipeline::PipelineError),
+    #[error("redis: {0}")]
+    Queue(String),
+    #[error("the pipeline stopped: its supervisor gave up after too many actor restarts")]
+    Escalated,
+}
+
+/// The decoders of this build, by parser type.
+pub fn decoders() -> DecoderRegistry {
+    standard_registry()
+}
+
+/// The source fetcher of this build.
+pub fn sources(settings: &Settings) -> Result<Arc<dyn SourceFetcher>, StartupError> {
+    let sources = Sources::new(&settings.sources).map_err(|e| StartupError::Http(e.to_string()))?;
+    Ok(Arc::new(sources))
+}
+
+fn ports(settings: &Settings, pool: PgPool, decoders: DecoderRegistry) -> Result<Ports, StartupError> {
+    Ok(Ports {
+        catalog: Arc::new(PgCatalog::new(pool)),
+        sources: sources(settings)?,
+        decoders,
+    })
+}
+
+/// A worker: the pipeline fed by the queue.
+pub struct Worker {
+    pipeline: Pipeline,
+    queue: RedisQueue,
+    grace: Duration,
+}
+
+impl Worker {
+    pub async fn start(
+        settings: &Settings,
+        pool: PgPool,
+        queue: RedisQueue,
+        decoders: DecoderRegistry,
+    ) -> Result<Self, StartupError> {
+        queue
+            .ensure_group()
+            .await
+            .map_err(|e| StartupError::Queue(e.to_string()))?;
+        let ports = ports(settings, pool, decoders)?;
+        let pipeline = Pipeline::start(
+            settings.pipeline_config(),
+            ports,
+            Some((Arc::new(queue.clone()), settings.consumer_settings())),
+        )
+        .await?;
+        tracing::info!(consumer = queue.consumer_name(), "worker started");
+        Ok(Self {
+            pipeline,
+            queue,
+            grace: ms(settings.worker.shutdown_grace_ms),
+        })
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Runs until `shutdown` resolves, then drains: tasks in hand finish within the grace
+    /// period or go back to the queue. Fails if the supervisor gave up first.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<DrainReport, StartupError> {
+        let Self {
+            mut pipeline,
+            queue,
+            grace,
+        } = self;
+        tokio::select! {
+            () = shutdown => {
+                tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down");
+                let report = pipeline.shutdown(grace).await;
+                queue.leave_group().await;
+                tracing::info!(finished = report.finished, handed_back = report.handed_back, "stopped");
+                Ok(report)
+            }
+            () = pipeline.stopped() => Err(StartupError::Escalated),
+        }
+    }
+}
+
+/// Runs one task through the pipeline in this process, without the queue.
+pub async fn ingest_once(
+    settings: &Settings,
+    pool: PgPool,
+    decoders: DecoderRegistry,
+    meta: TaskMeta,
+) -> Result<Outcome, StartupError> {
+    let pipeline = Pipeline::start(settings.pipeline_config(), ports(settings, pool, decoders)?, None).await?;
+    let outcome = pipeline.run(meta).await;
+    pipeline.shutdown(Duration::ZERO).await;
+    Ok(outcome)
+}

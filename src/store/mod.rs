@@ -1,0 +1,119 @@
+//! The catalogue in PostgreSQL: connecting, migrating, and the [`Catalog`] port — task records,
+//! staging a task's rows with COPY and merging them in one transaction.
+
+mod copy_text;
+mod staging;
+mod tasks;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use intake_actors::domain::{AttemptError, Fingerprint, TaskMeta, TaskStatus};
+use intake_actors::ports::{Catalog, PortError, Staging, StartDecision};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::settings::{DatabaseSettings, SecretUrl};
+
+pub use staging::PgStaging;
+pub use tasks::TaskRecord;
+
+/// The migrations, compiled in.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Parses the URL (an error names no password) and builds a pool that connects on first use,
+/// so a worker started before its database waits for it instead of exiting.
+pub fn pool(url: &SecretUrl, settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url.expose()).map_err(|e| {
+        sqlx::Error::Configuration(format!("DATABASE_URL {}: {e}", url.redacted()).into())
+    })?;
+    let options = options.application_name("intake");
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections.max(2))
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(options))
+}
+
+/// Whether an error of the database can pass: connection trouble, timeouts, conflicts.
+pub fn classify(error: &sqlx::Error) -> PortError {
+    let message = error.to_string();
+    let transient = match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            let class = &code[..code.len().min(2)];
+            matches!(class, "08" | "40" | "53" | "55" | "57" | "58") || code == "25P03"
+        }),
+        _ => false,
+    };
+    if transient {
+        PortError::transient(format!("database: {message}"))
+    } else {
+        PortError::permanent(format!("database: {message}"))
+    }
+}
+
+/// The catalogue store over one pool.
+#[derive(Clone)]
+pub struct PgCatalog {
+    pool: PgPool,
+}
+
+impl PgCatalog {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Catalog for PgCatalog {
+    async fn start_task(
+        &self,
+        task: &TaskMeta,
+        fingerprint: &Fingerprint,
+    ) -> Result<StartDecision, PortError> {
+        tasks::start(&self.pool, task, fingerprint)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    async fn open_staging(&self, task: &TaskMeta) -> Result<Box<dyn Staging>, PortError> {
+        let staging = PgStaging::open(self.pool.clone(), task.clone()).await?;
+        Ok(Box::new(staging))
+    }
+
+    async fn record_failure(
+        &self,
+        task: &TaskMeta,
+        status: TaskStatus,
+        error: &AttemptError,
+    ) -> Result<(), PortError> {
+        tasks::record_failure(&self.pool, task, status, error)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    async fn log_task_error(&self, task: &TaskMeta, message: &str) -> Result<(), PortError> {
+        sqlx::query(
+            "INSERT INTO parsing_logs (task_id, supplier_id, error_type, error_message)
+             VALUES ($1, (SELECT id FROM suppliers WHERE name = $2), 'task_error', $3)",
+        )
+        .bind(task.task_id.as_uuid())
+        .bind(task.supplier_name.as_str())
+        .bind(message)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| classify(&e))
+    }
+}
