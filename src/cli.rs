@@ -13,6 +13,7 @@ use intake_actors::domain::{
 };
 use intake_actors::pipeline::Outcome;
 use intake_actors::ports::TaskQueue;
+use sqlx::migrate::MigrateDatabase;
 
 use intake::queue::{RedisQueue, Replay};
 use intake::settings::{Secrets, Settings};
@@ -266,6 +267,18 @@ async fn connect_queue(settings: &Settings, secrets: &Secrets) -> anyhow::Result
 }
 
 async fn migrate(settings: &Settings, secrets: &Secrets, action: MigrateAction) -> anyhow::Result<ExitCode> {
+    if matches!(action, MigrateAction::Up) {
+        let url = secrets.database()?;
+        let exists = sqlx::Postgres::database_exists(url.expose())
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", url.redacted()))?;
+        if !exists {
+            sqlx::Postgres::create_database(url.expose())
+                .await
+                .with_context(|| format!("creating the database of {}", url.redacted()))?;
+            println!("database created");
+        }
+    }
     let pool = connect_db(settings, secrets).await?;
     match action {
         MigrateAction::Up => {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite against real PostgreSQL and Redis (started or installed if needed).
+# Extra arguments go to cargo nextest (a filter, say).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+# Tests create (and drop) a database of their own per test through this server URL, and use
+# a key prefix of their own per test in this Redis.
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+
+cargo nextest run --workspace --no-fail-fast "$@"

@@ -1,0 +1,8 @@
+//! Integration tests: the whole service against a real PostgreSQL and a real Redis.
+//! Each test has a database, a Redis key prefix and a directory of its own.
+
+mod cli;
+mod helpers;
+mod ingest;
+mod message;
+mod schema;
