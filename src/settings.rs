@@ -52,8 +52,42 @@ pub struct QueueSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RetrySettings {
+    #[serde(deserialize_with = "one_or_many")]
     pub delays_ms: Vec<u64>,
     pub max_retries: u32,
+}
+
+/// A list from the file, or from an environment variable: `1000,5000` or a lone `1000`
+/// (which the environment source reads as a number, not a list).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Int(u64),
+        Text(String),
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<Number>),
+        One(Number),
+    }
+    let numbers = match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(n) => vec![n],
+    };
+    let mut out = Vec::new();
+    for n in numbers {
+        match n {
+            Number::Int(i) => out.push(i),
+            Number::Text(t) => {
+                for part in t.split(',').filter(|p| !p.trim().is_empty()) {
+                    out.push(part.trim().parse::<u64>().map_err(serde::de::Error::custom)?);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +110,7 @@ pub struct SupervisorSettings {
 pub struct DatabaseSettings {
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    pub max_rows_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +267,7 @@ impl Settings {
                 max_restarts: self.supervisor.max_restarts,
                 window: ms(self.supervisor.restart_window_ms),
             },
+            max_rows_per_second: Some(self.database.max_rows_per_second).filter(|&n| n > 0),
         }
     }
 
@@ -376,6 +412,8 @@ mod tests {
         assert_eq!(s.http.bind, "0.0.0.0:9000");
         assert_eq!(s.pipeline.parsers["csv"], 3);
         assert_eq!(s.google_sheets.api_base_url, "http://127.0.0.1:1");
+        let one = [("INTAKE__RETRY__DELAYS_MS".to_owned(), "50".to_owned())].into_iter().collect();
+        assert_eq!(Settings::load_with_env(None, Some(one)).unwrap().retry.delays_ms, [50]);
     }
 
     #[test]

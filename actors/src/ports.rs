@@ -25,6 +25,8 @@ use crate::table::TableSink;
 pub struct PortError {
     pub class: FailureClass,
     pub message: String,
+    /// The catalogue store itself is unreachable (not just this one call failing).
+    pub store_down: bool,
 }
 
 impl PortError {
@@ -32,6 +34,7 @@ impl PortError {
         Self {
             class: FailureClass::Transient,
             message: message.into(),
+            store_down: false,
         }
     }
 
@@ -39,6 +42,15 @@ impl PortError {
         Self {
             class: FailureClass::Permanent,
             message: message.into(),
+            store_down: false,
+        }
+    }
+
+    /// The store cannot be reached at all: transient, and a reason to stop taking tasks.
+    pub fn store_down(message: impl Into<String>) -> Self {
+        Self {
+            store_down: true,
+            ..Self::transient(message)
         }
     }
 }
@@ -48,6 +60,7 @@ impl From<PortError> for TaskFailure {
         TaskFailure {
             class: e.class,
             message: e.message,
+            store_down: e.store_down,
         }
     }
 }
@@ -199,6 +212,8 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> Result<(), PortError>;
     /// Logs a task-level problem to parsing_logs (a row number of none).
     async fn log_task_error(&self, task: &TaskMeta, message: &str) -> Result<(), PortError>;
+    /// Whether the store answers at all.
+    async fn ping(&self) -> Result<(), PortError>;
 }
 
 // ---------------------------------------------------------------------------------------------

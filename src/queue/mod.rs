@@ -225,11 +225,12 @@ impl RedisQueue {
             }
             // Short blocking slices keep each command inside the client's timeout.
             let slice = left.min(Duration::from_secs(5)).as_secs_f64().max(0.01);
-            let popped: Option<(String, String)> = self
-                .reader
-                .blpop(&key, slice)
-                .await
-                .map_err(|e| redis_error("wait", &e))?;
+            let popped: Option<(String, String)> = match self.reader.blpop(&key, slice).await {
+                Ok(popped) => popped,
+                // fred reports BLPOP's "nothing within the timeout" as a timeout error.
+                Err(e) if *e.kind() == fred::error::ErrorKind::Timeout => None,
+                Err(e) => return Err(redis_error("wait", &e)),
+            };
             if let Some((_, json)) = popped {
                 let result = serde_json::from_str(&json)
                     .map_err(|e| PortError::permanent(format!("unreadable result: {e}")))?;
@@ -309,7 +310,12 @@ impl RedisQueue {
         let replayed = self
             .eval(
                 scripts::REPLAY,
-                vec![self.keys.dlq(), self.keys.dlq_index(), self.keys.tasks()],
+                vec![
+                    self.keys.dlq(),
+                    self.keys.dlq_index(),
+                    self.keys.tasks(),
+                    self.keys.result(id),
+                ],
                 vec![id.to_owned(), payload],
             )
             .await?;

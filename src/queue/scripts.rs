@@ -57,7 +57,8 @@ end
 return #ids
 "#;
 
-/// KEYS: dlq hash, dlq index, stream. ARGV: letter id, payload. 1 if replayed, 0 if gone.
+/// KEYS: dlq hash, dlq index, stream, result list. ARGV: letter id, payload. 1 if replayed,
+/// 0 if gone. The old (dead-lettered) result is removed so waiters see the new one.
 pub const REPLAY: &str = r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
   return 0
@@ -65,6 +66,7 @@ end
 redis.call('XADD', KEYS[3], '*', 'task', ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[4])
 return 1
 "#;
 

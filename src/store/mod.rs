@@ -36,26 +36,32 @@ pub fn pool(url: &SecretUrl, settings: &DatabaseSettings) -> Result<PgPool, sqlx
         .connect_lazy_with(options))
 }
 
-/// Whether an error of the database can pass: connection trouble, timeouts, conflicts.
+/// Whether an error of the database can pass: connection trouble and shutdowns (the database
+/// is down), timeouts and conflicts (this call failed), or neither (the data is wrong).
 pub fn classify(error: &sqlx::Error) -> PortError {
-    let message = error.to_string();
+    let message = format!("database: {error}");
+    let down = match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    };
+    if down {
+        return PortError::store_down(message);
+    }
     let transient = match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             let class = &code[..code.len().min(2)];
-            matches!(class, "08" | "40" | "53" | "55" | "57" | "58") || code == "25P03"
+            matches!(class, "40" | "53" | "55" | "57" | "58") || code == "25P03"
         }),
         _ => false,
     };
     if transient {
-        PortError::transient(format!("database: {message}"))
+        PortError::transient(message)
     } else {
-        PortError::permanent(format!("database: {message}"))
+        PortError::permanent(message)
     }
 }
 
@@ -115,5 +121,13 @@ impl Catalog for PgCatalog {
         .await
         .map(|_| ())
         .map_err(|e| classify(&e))
+    }
+
+    async fn ping(&self) -> Result<(), PortError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
     }
 }

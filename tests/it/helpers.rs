@@ -65,7 +65,17 @@ impl TestDb {
 
     /// A fresh database without any table.
     pub async fn empty() -> Self {
-        let server = server_url();
+        Self::empty_on(server_url()).await
+    }
+
+    /// A fresh database with every migration applied, on the given server.
+    pub async fn migrated_on(server: String) -> Self {
+        let db = Self::empty_on(server).await;
+        MIGRATOR.run(&db.pool).await.expect("migrations apply");
+        db
+    }
+
+    async fn empty_on(server: String) -> Self {
         let name = format!("intake_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&server).await.expect("PostgreSQL is reachable");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -148,6 +158,7 @@ pub struct TestEnv {
     pub overrides: HashMap<String, String>,
     pub settings: Settings,
     pub queue: RedisQueue,
+    pub redis_url: String,
 }
 
 impl TestEnv {
@@ -157,7 +168,12 @@ impl TestEnv {
 
     /// With extra `INTAKE__…` overrides on top of the test defaults.
     pub async fn with(extra: &[(&str, &str)]) -> Self {
-        let db = TestDb::migrated().await;
+        Self::on(server_url(), redis_url(), extra).await
+    }
+
+    /// On the given PostgreSQL server and Redis.
+    pub async fn on(server: String, redis_url: String, extra: &[(&str, &str)]) -> Self {
+        let db = TestDb::migrated_on(server).await;
         let dir = TestDir::new();
         let prefix = format!("intake-test-{}", uuid::Uuid::new_v4().simple());
         let mut overrides: HashMap<String, String> = [
@@ -178,13 +194,9 @@ impl TestEnv {
             overrides.insert((*k).to_owned(), (*v).to_owned());
         }
         let settings = Settings::load_with_env(None, Some(overrides.clone())).expect("test settings");
-        let queue = RedisQueue::connect(
-            &SecretUrl::new(redis_url()),
-            &settings.queue,
-            &settings.redis,
-        )
-        .await
-        .expect("Redis is reachable");
+        let queue = RedisQueue::connect(&SecretUrl::new(redis_url.clone()), &settings.queue, &settings.redis)
+            .await
+            .expect("Redis is reachable");
         queue.ensure_group().await.expect("group");
         Self {
             db,
@@ -192,6 +204,7 @@ impl TestEnv {
             overrides,
             settings,
             queue,
+            redis_url,
         }
     }
 
@@ -223,6 +236,14 @@ impl TestEnv {
         self.queue.enqueue(message).await.expect("enqueued");
     }
 
+    /// Waits for a task's final result, showing `log` if there is none.
+    pub async fn result_or_log(&self, task: TaskId, timeout: Duration, log: impl Fn() -> String) -> TaskResult {
+        match self.queue.wait_result(task, timeout).await.expect("redis answers") {
+            Some(result) => result,
+            None => panic!("no result for {task} within {timeout:?}; worker log:\n{}", log()),
+        }
+    }
+
     /// Waits for a task's final result.
     pub async fn result(&self, task: TaskId, timeout: Duration) -> TaskResult {
         self.queue
@@ -241,7 +262,7 @@ impl TestEnv {
     pub async fn worker_with(&self, decoders: DecoderRegistry) -> RunningWorker {
         let pool = intake::store::pool(&SecretUrl::new(self.db.url.clone()), &self.settings.database)
             .expect("pool");
-        let queue = RedisQueue::connect(&SecretUrl::new(redis_url()), &self.settings.queue, &self.settings.redis)
+        let queue = RedisQueue::connect(&SecretUrl::new(self.redis_url.clone()), &self.settings.queue, &self.settings.redis)
             .await
             .expect("redis");
         let worker = Worker::start(&self.settings, pool, queue, decoders)
@@ -274,7 +295,7 @@ impl TestEnv {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &self.db.url)
-            .env("REDIS_URL", redis_url())
+            .env("REDIS_URL", &self.redis_url)
             .envs(&self.overrides)
             .stdin(Stdio::null());
         command
@@ -287,6 +308,8 @@ impl TestEnv {
         let child = self
             .command()
             .arg("worker")
+            .env("INTAKE__LOG__LEVEL", "info")
+            .env("INTAKE__LOG__FORMAT", "json")
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
@@ -301,12 +324,13 @@ impl Drop for TestEnv {
         // The test's clients live on the test's runtime, which is busy dropping this: clean up
         // through a connection of a runtime of its own.
         let settings = self.settings.clone();
+        let redis = self.redis_url.clone();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async move {
-                let url = SecretUrl::new(redis_url());
+                let url = SecretUrl::new(redis);
                 if let Ok(queue) = RedisQueue::connect(&url, &settings.queue, &settings.redis).await {
                     let _ = queue.delete_all().await;
                     queue.quit().await;

@@ -2,7 +2,10 @@
 //! Each test has a database, a Redis key prefix and a directory of its own.
 
 mod cli;
+mod crash;
 mod helpers;
 mod ingest;
 mod message;
+mod retries;
 mod schema;
+mod servers;

@@ -186,6 +186,10 @@ impl fmt::Display for FailureClass {
 pub struct TaskFailure {
     pub class: FailureClass,
     pub message: String,
+    /// The catalogue store could not be reached: no other task can succeed either, so the
+    /// worker stops taking tasks until it is back.
+    #[serde(default, skip)]
+    pub store_down: bool,
 }
 
 impl TaskFailure {
@@ -193,6 +197,7 @@ impl TaskFailure {
         Self {
             class: FailureClass::Transient,
             message: message.into(),
+            store_down: false,
         }
     }
 
@@ -200,6 +205,7 @@ impl TaskFailure {
         Self {
             class: FailureClass::Permanent,
             message: message.into(),
+            store_down: false,
         }
     }
 }

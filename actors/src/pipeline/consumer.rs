@@ -58,9 +58,19 @@ pub enum ConsumerMsg {
 #[derive(Debug, Clone, Copy)]
 pub enum Tick {
     Heartbeat,
-    Reclaim,
     Promote,
     Stats,
+    /// Asks the catalogue store whether it is back, while intake is paused.
+    ProbeStore,
+}
+
+/// Whether the fetch loop takes tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    Open,
+    /// The catalogue store is down: no task could succeed, so none is taken.
+    Paused,
+    Closed,
 }
 
 /// What a drain did with the tasks in hand.
@@ -93,9 +103,13 @@ struct InFlight {
 
 pub struct ConsumerState {
     args: ConsumerArgs,
-    slots: Arc<Semaphore>,
     in_flight: HashMap<DeliveryId, InFlight>,
-    stop_fetching: watch::Sender<bool>,
+    intake: watch::Sender<Intake>,
+    /// The loop taking tasks off the queue; awaited on drain so no delivery is left behind.
+    fetcher: Option<JoinHandle<()>>,
+    /// Probes of the store while intake is paused.
+    store: Backoff,
+    probe_store_at: Option<Instant>,
     background: Vec<JoinHandle<()>>,
     drain: DrainState,
     next_validator: usize,
@@ -126,14 +140,15 @@ impl Actor for QueueConsumer {
     ) -> Result<Self::State, ActorProcessingErr> {
         let settings = args.settings.clone();
         let slots = Arc::new(Semaphore::new(settings.tasks_in_flight.max(1)));
-        let (stop_fetching, stopped) = watch::channel(false);
-        let mut background = vec![tokio::spawn(fetch_loop(
+        let (intake, intake_rx) = watch::channel(Intake::Open);
+        let fetcher = tokio::spawn(fetch_loop(
             args.queue.clone(),
             myself.clone(),
             slots.clone(),
-            settings.fetch_block,
-            stopped,
-        ))];
+            settings.clone(),
+            intake_rx,
+        ));
+        let mut background = Vec::new();
         let cell = myself.get_cell();
         let every = |period: Duration, tick: Tick| {
             ractor::time::send_interval(period.max(Duration::from_millis(10)), cell.clone(), move || {
@@ -141,14 +156,16 @@ impl Actor for QueueConsumer {
             })
         };
         background.push(every(settings.visibility_timeout / 3, Tick::Heartbeat));
-        background.push(every(settings.visibility_timeout / 2, Tick::Reclaim));
         background.push(every(settings.promote_every, Tick::Promote));
         background.push(every(settings.stats_every, Tick::Stats));
+        background.push(every(Duration::from_millis(250), Tick::ProbeStore));
         Ok(ConsumerState {
             args,
-            slots,
             in_flight: HashMap::new(),
-            stop_fetching,
+            intake,
+            fetcher: Some(fetcher),
+            store: Backoff::new("database", Duration::from_millis(500), Duration::from_secs(30)),
+            probe_store_at: None,
             background,
             drain: DrainState::Serving,
             next_validator: 0,
@@ -162,7 +179,10 @@ impl Actor for QueueConsumer {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let _ = state.stop_fetching.send(true);
+        let _ = state.intake.send(Intake::Closed);
+        if let Some(fetcher) = state.fetcher.take() {
+            fetcher.abort();
+        }
         for task in &state.background {
             task.abort();
         }
@@ -178,9 +198,16 @@ impl Actor for QueueConsumer {
         match message {
             ConsumerMsg::Delivered(delivery, slot) => on_delivery(&myself, state, delivery, slot).await,
             ConsumerMsg::Finished { id, outcome } => on_finished(state, id, outcome).await,
-            ConsumerMsg::Tick(tick) => on_tick(&myself, state, tick).await,
+            ConsumerMsg::Tick(tick) => on_tick(state, tick).await,
             ConsumerMsg::Drain { grace, reply } => {
-                let _ = state.stop_fetching.send(true);
+                let _ = state.intake.send(Intake::Closed);
+                // Its last fetch may still return tasks; it hands those back itself.
+                if let Some(fetcher) = state.fetcher.take() {
+                    let patience = state.args.settings.fetch_block + Duration::from_secs(10);
+                    if tokio::time::timeout(patience, fetcher).await.is_err() {
+                        tracing::warn!("the queue reader did not stop in time");
+                    }
+                }
                 state.drain = DrainState::Draining {
                     reply,
                     report: DrainReport::default(),
@@ -203,32 +230,57 @@ impl Actor for QueueConsumer {
     }
 }
 
-/// Fetches while there are free slots; each delivery carries its slot to the consumer.
+/// Takes tasks while there are free slots and intake is open — first those abandoned by dead
+/// workers, then new ones; each delivery carries its slot to the consumer.
 async fn fetch_loop(
     queue: Arc<dyn TaskQueue>,
     consumer: ActorRef<ConsumerMsg>,
     slots: Arc<Semaphore>,
-    block: Duration,
-    mut stopped: watch::Receiver<bool>,
+    settings: Arc<ConsumerSettings>,
+    mut intake: watch::Receiver<Intake>,
 ) {
     let mut backoff = Backoff::new("redis", Duration::from_millis(250), Duration::from_secs(30));
+    let reclaim_every = settings.visibility_timeout / 2;
+    let mut next_reclaim = Instant::now();
     loop {
+        match intake.wait_for(|i| *i != Intake::Paused).await.map(|i| *i) {
+            Ok(Intake::Open) => {}
+            _ => return,
+        }
         let first = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot { Ok(s) => s, Err(_) => return },
-            _ = stopped.changed() => return,
+            _ = intake.changed() => continue,
         };
-        if *stopped.borrow() {
-            return;
+        if *intake.borrow() != Intake::Open {
+            continue;
         }
         let mut batch = vec![first];
         while let Ok(slot) = slots.clone().try_acquire_owned() {
             batch.push(slot);
         }
+        let mut fetched = Ok(Vec::new());
+        if Instant::now() >= next_reclaim {
+            next_reclaim = Instant::now() + reclaim_every;
+            fetched = queue.reclaim(settings.visibility_timeout, batch.len()).await;
+            for d in fetched.iter().flatten() {
+                tracing::warn!(delivery = %d.id, deliveries = d.deliveries, "reclaimed a task abandoned by a worker that stopped");
+            }
+        }
         // Not cancelled by a stop: a fetch cut short could lose what Redis already handed out.
-        match queue.fetch(batch.len(), block).await {
+        if matches!(&fetched, Ok(d) if d.is_empty()) {
+            fetched = queue.fetch(batch.len(), settings.fetch_block).await;
+        }
+        match fetched {
             Ok(deliveries) => {
                 backoff.succeeded();
+                let closed = *intake.borrow() == Intake::Closed;
                 for delivery in deliveries {
+                    if closed {
+                        if let Err(e) = queue.hand_back(&delivery.id, &delivery.payload).await {
+                            tracing::warn!(delivery = %delivery.id, error = %e, "could not hand back a delivery; it will be reclaimed");
+                        }
+                        continue;
+                    }
                     let Some(slot) = batch.pop() else { break };
                     if consumer.send_message(ConsumerMsg::Delivered(delivery, slot)).is_err() {
                         return;
@@ -240,7 +292,7 @@ async fn fetch_loop(
                 let wait = backoff.failed(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = stopped.changed() => return,
+                    _ = intake.changed() => {}
                 }
             }
         }
@@ -396,7 +448,12 @@ async fn on_finished(state: &mut ConsumerState, id: DeliveryId, outcome: Outcome
             }
             drop(task.slot);
         }
-        Outcome::Failed(failure) => settle_failure(state, id, task, failure).await,
+        Outcome::Failed(failure) => {
+            if failure.store_down {
+                pause(state, &failure.message);
+            }
+            settle_failure(state, id, task, failure).await
+        }
         Outcome::Crashed => {
             if let Some(writer) = state.args.directory.writer(task.writer) {
                 let _ = writer.send_message(WriterMsg::Abort {
@@ -555,8 +612,41 @@ fn task_id_of(payload: &str) -> Option<String> {
     uuid::Uuid::parse_str(id).ok().map(|u| u.to_string())
 }
 
-async fn on_tick(myself: &ActorRef<ConsumerMsg>, state: &mut ConsumerState, tick: Tick) {
+/// Stops taking tasks until the store answers again.
+fn pause(state: &mut ConsumerState, why: &str) {
+    if *state.intake.borrow() != Intake::Open {
+        return;
+    }
+    let _ = state.intake.send(Intake::Paused);
+    state.probe_store_at = Some(Instant::now() + state.store.failed(&why));
+    tracing::warn!("taking no tasks until the database answers again");
+}
+
+async fn probe_store(state: &mut ConsumerState) {
+    if *state.intake.borrow() != Intake::Paused || state.probe_store_at.is_some_and(|at| Instant::now() < at) {
+        return;
+    }
+    match state.args.catalog.ping().await {
+        Ok(()) => {
+            state.store.succeeded();
+            state.probe_store_at = None;
+            let _ = state.intake.send(Intake::Open);
+            tracing::info!("taking tasks again");
+        }
+        Err(e) => state.probe_store_at = Some(Instant::now() + state.store.failed(&e)),
+    }
+}
+
+async fn on_tick(state: &mut ConsumerState, tick: Tick) {
     if !matches!(state.drain, DrainState::Serving) && !matches!(tick, Tick::Heartbeat) {
+        return;
+    }
+    if matches!(tick, Tick::ProbeStore) {
+        return probe_store(state).await;
+    }
+    // While paused, retries wait too: they would fail the same way.
+    let paused = *state.intake.borrow() == Intake::Paused;
+    if paused && matches!(tick, Tick::Promote) {
         return;
     }
     // While Redis is down every tick would fail: try once per backoff step instead.
@@ -573,23 +663,7 @@ async fn on_tick(myself: &ActorRef<ConsumerMsg>, state: &mut ConsumerState, tick
             queue.touch(&ids).await
         }
         Tick::Promote => queue.promote_due(Utc::now()).await.map(|_| ()),
-        Tick::Reclaim => {
-            let free = state.slots.available_permits();
-            if free == 0 {
-                return;
-            }
-            match queue.reclaim(state.args.settings.visibility_timeout, free).await {
-                Ok(deliveries) => {
-                    for delivery in deliveries {
-                        let Ok(slot) = state.slots.clone().try_acquire_owned() else { break };
-                        tracing::warn!(delivery = %delivery.id, deliveries = delivery.deliveries, "reclaimed a task abandoned by another worker");
-                        Box::pin(on_delivery(myself, state, delivery, slot)).await;
-                    }
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
+        Tick::ProbeStore => Ok(()),
         Tick::Stats => match queue.stats().await {
             Ok(stats) => {
                 tracing::info!(

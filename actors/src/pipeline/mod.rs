@@ -46,6 +46,8 @@ pub struct PipelineConfig {
     pub writers: usize,
     pub flow: FlowSettings,
     pub restarts: RestartBudget,
+    /// Rows per second each writer stages at most; `None`: no limit.
+    pub max_rows_per_second: Option<u32>,
 }
 
 /// What the pipeline talks to.
@@ -103,6 +105,7 @@ impl Pipeline {
                 DbWriterActor,
                 WriterArgs {
                     catalog: ports.catalog.clone(),
+                    max_rows_per_second: config.max_rows_per_second,
                 },
             ));
         }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
@@ -54,11 +55,16 @@ pub struct DbWriterActor;
 #[derive(Clone)]
 pub struct WriterArgs {
     pub catalog: Arc<dyn Catalog>,
+    /// Rows this writer stages per second at most, to spare a busy database; `None`: no limit.
+    pub max_rows_per_second: Option<u32>,
 }
 
 pub struct WriterState {
     catalog: Arc<dyn Catalog>,
     sessions: HashMap<TaskId, Session>,
+    max_rows_per_second: Option<u32>,
+    /// When the throttle lets the next rows through.
+    next_free: Instant,
 }
 
 struct Session {
@@ -81,6 +87,8 @@ impl Actor for DbWriterActor {
         Ok(WriterState {
             catalog: args.catalog,
             sessions: HashMap::new(),
+            max_rows_per_second: args.max_rows_per_second.filter(|&n| n > 0),
+            next_free: Instant::now(),
         })
     }
 
@@ -170,6 +178,14 @@ async fn stage(
     let Some(staging) = session.staging.as_mut() else {
         return;
     };
+    if let Some(rate) = state.max_rows_per_second {
+        // Holding the rows (and their credit) here is what slows the parser down.
+        let rows = (items.len() + rejections.len()) as f64;
+        let now = Instant::now();
+        let start = state.next_free.max(now);
+        state.next_free = start + Duration::from_secs_f64(rows / f64::from(rate));
+        tokio::time::sleep_until(start.into()).await;
+    }
     if let Err(e) = staging.stage(items, rejections, credit).await {
         tracing::warn!(task_id = %task, error = %e, "staging failed");
         session.failure = Some(e.into());
