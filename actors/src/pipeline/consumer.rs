@@ -510,9 +510,6 @@ async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, task: InFligh
         error = %failure.message,
         "task failed; retry scheduled"
     );
-    if let Err(e) = state.args.queue.retry_later(&id, &message, due).await {
-        tracing::error!(task_id = %meta.task_id, error = %e, "could not schedule the retry; the delivery will be reclaimed");
-    }
     if let Err(e) = state
         .args
         .catalog
@@ -520,6 +517,9 @@ async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, task: InFligh
         .await
     {
         tracing::warn!(task_id = %meta.task_id, error = %e, "could not record the failed attempt");
+    }
+    if let Err(e) = state.args.queue.retry_later(&id, &message, due).await {
+        tracing::error!(task_id = %meta.task_id, error = %e, "could not schedule the retry; the delivery will be reclaimed");
     }
     drop(slot);
 }

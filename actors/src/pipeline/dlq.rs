@@ -68,15 +68,7 @@ async fn file(
     result: Option<TaskResult>,
 ) {
     tracing::warn!(task_id = %letter.id, class = %letter.class, reason = %letter.reason, "dead-lettering task");
-    if let Err(e) = state
-        .queue
-        .dead_letter(delivery.as_ref(), &letter, result.as_ref())
-        .await
-    {
-        // The delivery stays pending; it is reclaimed and dead-lettered again later.
-        tracing::error!(task_id = %letter.id, error = %e, "could not file the dead letter");
-        return;
-    }
+    // The record first: whoever sees the published result finds the record agreeing with it.
     if let (Some(meta), Some(last)) = (task, letter.errors.last())
         && let Err(e) = state
             .catalog
@@ -84,5 +76,13 @@ async fn file(
             .await
     {
         tracing::warn!(task_id = %letter.id, error = %e, "could not mark the task record dead-lettered");
+    }
+    if let Err(e) = state
+        .queue
+        .dead_letter(delivery.as_ref(), &letter, result.as_ref())
+        .await
+    {
+        // The delivery stays pending; it is reclaimed and dead-lettered again later.
+        tracing::error!(task_id = %letter.id, error = %e, "could not file the dead letter");
     }
 }
