@@ -123,6 +123,7 @@ async fn session(
     .await
     .map_err(db)?;
 
+    let mut copying = std::time::Duration::ZERO;
     let summary = {
         let copy_sql = format!("COPY intake_stage ({STAGE_COLUMNS}) FROM STDIN");
         let mut copy = tx.copy_in_raw(&copy_sql).await.map_err(db)?;
@@ -139,7 +140,9 @@ async fn session(
                     buffer.clear();
                     encode(&mut buffer, &mut json, &items, &rejections);
                     drop((items, rejections));
+                    let sending = std::time::Instant::now();
                     copy.send(buffer.as_slice()).await.map_err(db)?;
+                    copying += sending.elapsed();
                     drop(credit);
                 }
                 Some(Command::Commit(summary)) => break summary,
@@ -150,12 +153,24 @@ async fn session(
                 }
             }
         };
+        let finishing = std::time::Instant::now();
         copy.finish().await.map_err(db)?;
+        copying += finishing.elapsed();
         summary
     };
 
+    let merging = std::time::Instant::now();
     let result = merge(&mut tx, &task, summary, started).await?;
+    let merge_ms = merging.elapsed().as_millis() as u64;
+    let committing = std::time::Instant::now();
     tx.commit().await.map_err(db)?;
+    tracing::info!(
+        task_id = %task.task_id,
+        copy_ms = copying.as_millis() as u64,
+        merge_ms,
+        commit_ms = committing.elapsed().as_millis() as u64,
+        "rows merged"
+    );
     Ok(result)
 }
 

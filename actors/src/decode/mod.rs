@@ -2,6 +2,7 @@
 
 pub mod csv;
 pub mod text;
+pub mod xlsx;
 
 use crate::domain::ParserType;
 use crate::ports::DecoderRegistry;
@@ -11,6 +12,9 @@ pub fn standard_registry() -> DecoderRegistry {
     let mut registry = DecoderRegistry::new();
     if let Ok(csv) = ParserType::new("csv") {
         registry.register(csv, csv::CsvDecoder);
+    }
+    if let Ok(xlsx) = ParserType::new("xlsx") {
+        registry.register(xlsx, xlsx::XlsxDecoder);
     }
     registry
 }

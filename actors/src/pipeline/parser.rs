@@ -4,6 +4,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -88,10 +89,12 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
         done,
     } = job;
 
+    let fetching = Instant::now();
     let source = match state.sources.fetch(&meta).await {
         Ok(source) => source,
         Err(failure) => return done.fail(failure),
     };
+    let fetch_ms = fetching.elapsed().as_millis() as u64;
 
     let begun = writer
         .call(
@@ -117,14 +120,21 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
     let config = meta.source.clone();
     let flow = state.flow.clone();
     let decoding = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        // Time spent waiting for the rest of the pipeline, as opposed to reading.
+        let mut blocked = Duration::ZERO;
         let mut reader = TableReader::new(&config, &flow.mapping, flow.chunk_rows, |chunk| {
-            match tx.blocking_send(chunk) {
+            let waiting = Instant::now();
+            let sent = tx.blocking_send(chunk);
+            blocked += waiting.elapsed();
+            match sent {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(_) => ControlFlow::Break(()),
             }
         });
         decoder.decode(&source, &config, &mut reader)?;
-        reader.finish().map_err(DecodeError::Unusable)
+        let summary = reader.finish().map_err(DecodeError::Unusable)?;
+        Ok::<_, DecodeError>((summary, started.elapsed(), blocked))
     });
 
     let credits = CreditLine::new(state.flow.chunks_in_flight);
@@ -145,8 +155,16 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
     }
 
     match decoding.await {
-        Ok(Ok(summary)) => {
+        Ok(Ok((summary, elapsed, blocked))) => {
             tracing::Span::current().record("rows", summary.rows_seen);
+            tracing::info!(
+                task_id = %task,
+                rows = summary.rows_seen,
+                fetch_ms,
+                read_ms = elapsed.saturating_sub(blocked).as_millis() as u64,
+                read_blocked_ms = blocked.as_millis() as u64,
+                "source read"
+            );
             let summary = ParseSummary {
                 rows_seen: summary.rows_seen,
                 notes: summary.notes,

@@ -33,6 +33,8 @@ pub enum WriterMsg {
         items: Vec<Item>,
         rejections: Vec<Rejection>,
         credit: Credit,
+        /// How long the validator took over these rows, for the task's profile.
+        validated_in: Duration,
     },
     Commit {
         task: TaskId,
@@ -72,6 +74,10 @@ struct Session {
     staging: Option<Box<dyn Staging>>,
     /// The first staging error; the task fails at commit.
     failure: Option<TaskFailure>,
+    /// Where the task's time went, logged at commit.
+    validating: Duration,
+    throttled: Duration,
+    staging_wait: Duration,
 }
 
 impl Actor for DbWriterActor {
@@ -112,7 +118,8 @@ impl Actor for DbWriterActor {
                 items,
                 rejections,
                 credit,
-            } => stage(state, task, items, rejections, credit).await,
+                validated_in,
+            } => stage(state, task, items, rejections, credit, validated_in).await,
             WriterMsg::Commit {
                 task,
                 summary,
@@ -158,6 +165,9 @@ async fn begin(
             meta,
             staging: Some(staging),
             failure: None,
+            validating: Duration::ZERO,
+            throttled: Duration::ZERO,
+            staging_wait: Duration::ZERO,
         },
     );
     Ok(Begun::Proceed)
@@ -170,11 +180,13 @@ async fn stage(
     items: Vec<Item>,
     rejections: Vec<Rejection>,
     credit: Credit,
+    validated_in: Duration,
 ) {
     let Some(session) = state.sessions.get_mut(&task) else {
         // The task was aborted, or this writer restarted since it began: its commit fails.
         return;
     };
+    session.validating += validated_in;
     let Some(staging) = session.staging.as_mut() else {
         return;
     };
@@ -185,8 +197,12 @@ async fn stage(
         let start = state.next_free.max(now);
         state.next_free = start + Duration::from_secs_f64(rows / f64::from(rate));
         tokio::time::sleep_until(start.into()).await;
+        session.throttled += start.saturating_duration_since(now);
     }
-    if let Err(e) = staging.stage(items, rejections, credit).await {
+    let waiting = Instant::now();
+    let staged = staging.stage(items, rejections, credit).await;
+    session.staging_wait += waiting.elapsed();
+    if let Err(e) = staged {
         tracing::warn!(task_id = %task, error = %e, "staging failed");
         session.failure = Some(e.into());
         session.staging = None;
@@ -200,6 +216,13 @@ async fn commit(state: &mut WriterState, task: TaskId, summary: ParseSummary, do
             "the task's staged rows were lost (the database writer restarted)",
         ));
     };
+    tracing::info!(
+        task_id = %task,
+        validate_ms = session.validating.as_millis() as u64,
+        throttled_ms = session.throttled.as_millis() as u64,
+        stage_wait_ms = session.staging_wait.as_millis() as u64,
+        "rows staged"
+    );
     match (session.failure, session.staging) {
         (Some(failure), _) => done.fail(failure),
         (None, None) => done.fail(TaskFailure::transient("the task's staging was closed")),

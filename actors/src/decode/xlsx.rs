@@ -1,0 +1,257 @@
+//! Spreadsheet workbooks: .xlsx (streamed cell by cell, so a million-row sheet is never held
+//! whole), .xls, .xlsb and .ods. The format is told by content, not by file name. Numeric
+//! cells stay numbers and dates become dates, whatever their display format.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek};
+
+use calamine::{Data, DataRef, Range, Reader, Sheets};
+
+use crate::domain::{RowNumber, SourceConfig};
+use crate::ports::{DecodeError, Decoder, FetchedSource, SourceContent};
+use crate::table::{Cell, MergedRange, RawRow, TableEvent, TableSink};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct XlsxDecoder;
+
+impl Decoder for XlsxDecoder {
+    fn decode(
+        &self,
+        source: &FetchedSource,
+        config: &SourceConfig,
+        sink: &mut dyn TableSink,
+    ) -> Result<(), DecodeError> {
+        let mut workbook = open(source)?;
+        let names = workbook.sheet_names();
+        let chosen: Vec<(usize, String)> = match &config.sheet {
+            Some(wanted) => vec![pick_sheet(&names, wanted)?],
+            None => names.iter().cloned().enumerate().map(|(i, n)| (i + 1, n)).collect(),
+        };
+        for (index, name) in chosen {
+            let flow = match &mut workbook {
+                Sheets::Xlsx(xlsx) => stream_xlsx_sheet(xlsx, index, &name, sink)?,
+                other => {
+                    let merged = match other {
+                        Sheets::Xls(xls) => xls
+                            .merge_cells_by_sheet_name(&name)
+                            .map(|dims| dims.iter().map(to_merged).collect())
+                            .unwrap_or_default(),
+                        _ => Vec::new(),
+                    };
+                    let range = other.worksheet_range(&name).map_err(unreadable)?;
+                    emit_range(&range, index, &name, merged, sink)
+                }
+            };
+            if flow.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A workbook's bytes, from a file or from memory.
+enum Input<'a> {
+    File(BufReader<File>),
+    Bytes(Cursor<&'a [u8]>),
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Input::File(f) => f.read(buf),
+            Input::Bytes(b) => b.read(buf),
+        }
+    }
+}
+
+impl Seek for Input<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Input::File(f) => f.seek(pos),
+            Input::Bytes(b) => b.seek(pos),
+        }
+    }
+}
+
+fn input(source: &FetchedSource) -> Result<Input<'_>, DecodeError> {
+    Ok(match &source.content {
+        SourceContent::File(file) => {
+            Input::File(BufReader::new(File::open(&file.path).map_err(|e| DecodeError::Io(e.to_string()))?))
+        }
+        SourceContent::Bytes(bytes) => Input::Bytes(Cursor::new(bytes.as_slice())),
+    })
+}
+
+/// Opens the workbook in the format its first bytes announce.
+fn open(source: &FetchedSource) -> Result<Sheets<Input<'_>>, DecodeError> {
+    let mut magic = [0u8; 8];
+    let mut head = input(source)?;
+    let n = head.read(&mut magic).map_err(|e| DecodeError::Io(e.to_string()))?;
+    let magic = &magic[..n];
+    if magic.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return calamine::Xls::new(input(source)?).map(Sheets::Xls).map_err(unreadable);
+    }
+    if !magic.starts_with(b"PK") {
+        return Err(DecodeError::Format(
+            "not a workbook: the file is neither an .xlsx/.ods (zip) nor an .xls; is it a csv? (--parser csv)".into(),
+        ));
+    }
+    let xlsx_error = match calamine::Xlsx::new(input(source)?) {
+        Ok(xlsx) => return Ok(Sheets::Xlsx(xlsx)),
+        Err(e) => e,
+    };
+    if let Ok(ods) = calamine::Ods::new(input(source)?) {
+        return Ok(Sheets::Ods(ods));
+    }
+    if let Ok(xlsb) = calamine::Xlsb::new(input(source)?) {
+        return Ok(Sheets::Xlsb(xlsb));
+    }
+    Err(unreadable(xlsx_error))
+}
+
+fn unreadable(e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Format(format!("the workbook cannot be read (damaged or truncated): {e}"))
+}
+
+/// A sheet by name, or by 1-based position when the name is a number no sheet has.
+fn pick_sheet(names: &[String], wanted: &str) -> Result<(usize, String), DecodeError> {
+    if let Some(i) = names.iter().position(|n| n == wanted || n.trim().eq_ignore_ascii_case(wanted.trim())) {
+        return Ok((i + 1, names[i].clone()));
+    }
+    if let Ok(n) = wanted.trim().parse::<usize>()
+        && (1..=names.len()).contains(&n)
+    {
+        return Ok((n, names[n - 1].clone()));
+    }
+    Err(DecodeError::Format(format!(
+        "no sheet {wanted:?} in the workbook (sheets: {})",
+        names.join(", ")
+    )))
+}
+
+fn to_merged(d: &calamine::Dimensions) -> MergedRange {
+    MergedRange {
+        first_row: d.start.0 + 1,
+        last_row: d.end.0 + 1,
+        first_col: d.start.1 as usize,
+        last_col: d.end.1 as usize,
+    }
+}
+
+/// Reads an .xlsx sheet cell by cell, handing out each row as it completes.
+fn stream_xlsx_sheet<RS: Read + Seek>(
+    xlsx: &mut calamine::Xlsx<RS>,
+    index: usize,
+    name: &str,
+    sink: &mut dyn TableSink,
+) -> Result<std::ops::ControlFlow<()>, DecodeError> {
+    use std::ops::ControlFlow;
+    let mut cells = xlsx.worksheet_cells_reader(name).map_err(unreadable)?;
+    let table = TableEvent::Table {
+        name: Some(name.to_owned()),
+        index,
+        merged: Vec::new(),
+    };
+    if sink.event(table).is_break() {
+        return Ok(ControlFlow::Break(()));
+    }
+    let mut current: Option<(u32, Vec<Cell>)> = None;
+    loop {
+        let next = cells.next_cell().map_err(unreadable)?;
+        let Some(cell) = next else { break };
+        let (row, col) = cell.get_position();
+        let value = from_data_ref(cell.get_value());
+        if current.as_ref().is_some_and(|(r, _)| *r != row)
+            && let Some((r, values)) = current.take()
+            && emit_row(sink, r, values).is_break()
+        {
+            return Ok(ControlFlow::Break(()));
+        }
+        let (_, values) = current.get_or_insert_with(|| (row, Vec::new()));
+        let col = col as usize;
+        if values.len() <= col {
+            values.resize(col + 1, Cell::Empty);
+        }
+        values[col] = value;
+    }
+    if let Some((r, values)) = current {
+        return Ok(emit_row(sink, r, values));
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+fn emit_row(sink: &mut dyn TableSink, row: u32, mut cells: Vec<Cell>) -> std::ops::ControlFlow<()> {
+    while cells.last().is_some_and(Cell::is_empty) {
+        cells.pop();
+    }
+    sink.event(TableEvent::Row(RawRow {
+        number: RowNumber(row + 1),
+        cells,
+    }))
+}
+
+fn emit_range(
+    range: &Range<Data>,
+    index: usize,
+    name: &str,
+    merged: Vec<MergedRange>,
+    sink: &mut dyn TableSink,
+) -> std::ops::ControlFlow<()> {
+    use std::ops::ControlFlow;
+    let table = TableEvent::Table {
+        name: Some(name.to_owned()),
+        index,
+        merged,
+    };
+    if sink.event(table).is_break() {
+        return ControlFlow::Break(());
+    }
+    let (first_row, first_col) = range.start().unwrap_or((0, 0));
+    for (offset, row) in range.rows().enumerate() {
+        let mut cells = vec![Cell::Empty; first_col as usize];
+        cells.extend(row.iter().map(from_data));
+        if emit_row(sink, first_row + offset as u32, cells).is_break() {
+            return ControlFlow::Break(());
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+fn from_data_ref(value: &DataRef<'_>) -> Cell {
+    match value {
+        DataRef::Int(i) => Cell::Number(*i as f64),
+        DataRef::Float(f) => Cell::Number(*f),
+        DataRef::String(s) => Cell::text(s.as_str()),
+        DataRef::SharedString(s) => Cell::text(*s),
+        DataRef::Bool(b) => Cell::Bool(*b),
+        DataRef::DateTime(d) => date(d),
+        DataRef::DateTimeIso(s) => Cell::Date(s.clone()),
+        DataRef::DurationIso(s) => Cell::text(s.as_str()),
+        DataRef::Error(e) => Cell::text(format!("#{e:?}")),
+        DataRef::Empty => Cell::Empty,
+    }
+}
+
+fn from_data(value: &Data) -> Cell {
+    match value {
+        Data::Int(i) => Cell::Number(*i as f64),
+        Data::Float(f) => Cell::Number(*f),
+        Data::String(s) => Cell::text(s.as_str()),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(d) => date(d),
+        Data::DateTimeIso(s) => Cell::Date(s.clone()),
+        Data::DurationIso(s) => Cell::text(s.as_str()),
+        Data::Error(e) => Cell::text(format!("#{e:?}")),
+        Data::Empty => Cell::Empty,
+    }
+}
+
+/// An Excel date serial as ISO 8601: a date alone when there is no time of day.
+fn date(value: &calamine::ExcelDateTime) -> Cell {
+    match value.as_datetime() {
+        Some(dt) if dt.time() == chrono::NaiveTime::MIN => Cell::Date(dt.date().to_string()),
+        Some(dt) => Cell::Date(dt.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        None => Cell::Number(value.as_f64()),
+    }
+}
