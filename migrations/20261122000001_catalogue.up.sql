@@ -50,7 +50,10 @@ CREATE TABLE supplier_items (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT supplier_items_supplier_sku_key UNIQUE (supplier_id, supplier_sku)
-);
+)
+-- Room in every page for a new version of its rows: a price change then stays a HOT update,
+-- which touches no index (in particular not the GIN index of the unchanged characteristics).
+WITH (fillfactor = 90);
 -- jsonb_path_ops: smaller and faster than the default class for the containment queries
 -- (characteristics @> '{"color": "red"}') the catalogue is searched with.
 CREATE INDEX supplier_items_characteristics_idx

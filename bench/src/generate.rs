@@ -54,8 +54,10 @@ pub fn rows(count: usize, changed_per_100: usize) -> impl Iterator<Item = Row> {
         let brand = BRANDS[i % BRANDS.len()];
         let kind = rng.pick(KINDS);
         let mut price = 100 + rng.next() % 500_000;
+        // Drawn for every row, so the lists differ only in the changed prices.
+        let change = 1 + rng.next() % 1000;
         if i % 100 < changed_per_100 {
-            price += 1 + rng.next() % 1000;
+            price += change;
         }
         Row {
             sku: format!("SP-{i:08}"),

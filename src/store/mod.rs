@@ -69,11 +69,13 @@ pub fn classify(error: &sqlx::Error) -> PortError {
 #[derive(Clone)]
 pub struct PgCatalog {
     pool: PgPool,
+    batch_bytes: usize,
 }
 
 impl PgCatalog {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// `batch_bytes`: encoded rows staged (and on a first load inserted) at a time.
+    pub fn new(pool: PgPool, batch_bytes: usize) -> Self {
+        Self { pool, batch_bytes }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -94,7 +96,7 @@ impl Catalog for PgCatalog {
     }
 
     async fn open_staging(&self, task: &TaskMeta) -> Result<Box<dyn Staging>, PortError> {
-        let staging = PgStaging::open(self.pool.clone(), task.clone()).await?;
+        let staging = PgStaging::open(self.pool.clone(), task.clone(), self.batch_bytes).await?;
         Ok(Box::new(staging))
     }
 

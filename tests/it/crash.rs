@@ -35,6 +35,17 @@ async fn assert_applied_once(env: &TestEnv, message: &TaskMessage, rows: usize) 
     assert_eq!((status.as_str(), rows_stored), ("completed", stored), "a complete task record");
 }
 
+/// Whether the task has started (its record says running).
+async fn running(env: &TestEnv, message: &TaskMessage) -> bool {
+    let status: Option<String> = sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1")
+        .bind(message.task_id.as_uuid())
+        .fetch_optional(&env.db.pool)
+        .await
+        .ok()
+        .flatten();
+    status.as_deref() == Some("running")
+}
+
 /// What the database is doing for this test right now.
 async fn active_queries(env: &TestEnv) -> Vec<String> {
     sqlx::query_scalar("SELECT query FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()")
@@ -46,9 +57,9 @@ async fn active_queries(env: &TestEnv) -> Vec<String> {
 
 #[derive(Debug, Clone, Copy)]
 enum KillPoint {
-    /// Rows are being parsed and streamed into staging.
+    /// Rows are being read and copied into staging.
     Staging,
-    /// The merge statement runs.
+    /// Staged rows are being inserted into the catalogue.
     Merging,
     /// The task is committed (and perhaps not yet acknowledged).
     Committed,
@@ -56,7 +67,12 @@ enum KillPoint {
 
 async fn kill_worker_at(point: KillPoint) {
     const ROWS: usize = 50_000;
-    let env = TestEnv::with(&[("INTAKE__QUEUE__VISIBILITY_TIMEOUT_MS", "1500")]).await;
+    // Batches of about 5,000 rows: staging and inserting alternate while the list is read.
+    let env = TestEnv::with(&[
+        ("INTAKE__QUEUE__VISIBILITY_TIMEOUT_MS", "1500"),
+        ("INTAKE__PIPELINE__BATCH_BYTES", "500000"),
+    ])
+    .await;
     let mut message = env.message("Acme", "csv", &env.csv("big.csv", &big_list(ROWS)));
     message.max_retries = 0;
     let first = env.spawn_worker_process(&[]);
@@ -65,8 +81,8 @@ async fn kill_worker_at(point: KillPoint) {
     let task = message.task_id.as_uuid();
     eventually(WAIT, &format!("the worker to reach {point:?}"), || async {
         let reached = match point {
-            KillPoint::Staging => active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_stage")),
-            KillPoint::Merging => active_queries(&env).await.iter().any(|q| q.contains("src AS MATERIALIZED")),
+            KillPoint::Staging => active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_")),
+            KillPoint::Merging => active_queries(&env).await.iter().any(|q| q.contains("INSERT INTO supplier_items")),
             KillPoint::Committed => {
                 let status: Option<String> = sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1")
                     .bind(task)
@@ -119,33 +135,39 @@ fn peak_rss(pid: i32) -> Option<u64> {
 
 #[tokio::test]
 async fn a_slow_database_slows_the_parser_instead_of_filling_memory() {
-    const ROWS: usize = 400_000;
     let env = TestEnv::with(&[]).await;
-    let list = big_list(ROWS);
-    let file_bytes = list.len() as u64;
-    let message = env.message("Acme", "csv", &env.csv("big.csv", &list));
-    drop(list);
-    // 100,000 rows a second: the parser could go several times faster.
-    let worker = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "100000")]);
-    std::thread::sleep(Duration::from_millis(300));
-    let idle = peak_rss(worker.pid()).expect("worker rss");
+    let small = env.message("Small", "csv", &env.csv("small.csv", &big_list(50_000)));
+    let large_list = big_list(400_000);
+    let large_bytes = large_list.len() as u64;
+    let large = env.message("Large", "csv", &env.csv("large.csv", &large_list));
+    drop(large_list);
+    // 100,000 rows a second: the parser could go several times faster. Batches of 2 MB.
+    let worker = env.spawn_worker_process(&[
+        ("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "100000"),
+        ("INTAKE__PIPELINE__BATCH_BYTES", "2000000"),
+    ]);
+
+    env.enqueue(&small).await;
+    assert_eq!(env.result(small.task_id, WAIT).await.status, TaskStatus::Completed);
+    let after_small = peak_rss(worker.pid()).expect("worker rss");
 
     let started = Instant::now();
-    env.enqueue(&message).await;
-    let result = env.result(message.task_id, WAIT).await;
-    let elapsed = started.elapsed();
-    assert_eq!(result.status, TaskStatus::Completed);
-    assert!(elapsed >= Duration::from_secs(3), "the throttle held the task back ({elapsed:?})");
-    let peak = peak_rss(worker.pid()).expect("worker rss");
-    let growth = peak.saturating_sub(idle);
-    // Parsed rows take well over ten times their bytes in the file (a String and a Vec per
-    // cell), so holding the list would grow the worker by hundreds of MB; a bounded flow holds
-    // a few chunks and buffers, and stays near the file's own size whatever the list's length.
+    env.enqueue(&large).await;
+    assert_eq!(env.result(large.task_id, WAIT).await.status, TaskStatus::Completed);
+    assert!(started.elapsed() >= Duration::from_secs(3), "the throttle held the task back");
+    let after_large = peak_rss(worker.pid()).expect("worker rss");
+
+    // 350,000 more rows. Held in memory they would take at least 8 cells × 40 bytes each,
+    // over 100 MB. A bounded flow holds a few chunks and two batches whatever the list's
+    // length; what grows is the set of SKU hashes that finds duplicates (under 30 bytes a
+    // row), and the allocator's slack.
+    let growth = after_large.saturating_sub(after_small);
+    let held_rows = 350_000 * 8 * 40;
     assert!(
-        growth < file_bytes * 3 / 2,
-        "memory grew by {} MB for a {} MB list",
+        growth < held_rows / 3,
+        "peak memory grew by {} MB more for a list {} MB larger",
         growth >> 20,
-        file_bytes >> 20
+        large_bytes >> 20
     );
 }
 
@@ -156,10 +178,7 @@ async fn sigterm_hands_back_an_unfinished_task_and_exits_zero() {
     let message = env.message("Acme", "csv", &env.csv("big.csv", &big_list(ROWS)));
     let mut worker = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "10000")]);
     env.enqueue(&message).await;
-    eventually(WAIT, "the task to start staging", || async {
-        active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_stage")).then_some(())
-    })
-    .await;
+    eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
 
     let signalled = Instant::now();
     worker.signal("TERM");
@@ -182,10 +201,7 @@ async fn sigterm_lets_a_task_finish_within_the_grace_period() {
     let message = env.message("Acme", "csv", &env.csv("list.csv", &big_list(20_000)));
     let mut worker = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "10000")]);
     env.enqueue(&message).await;
-    eventually(WAIT, "the task to start staging", || async {
-        active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_stage")).then_some(())
-    })
-    .await;
+    eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
     worker.signal("TERM");
     let status = worker.wait_exit(Duration::from_secs(40)).expect("the worker exits");
     assert!(status.success(), "{}", worker.log());
@@ -221,10 +237,7 @@ async fn the_database_goes_away_mid_task_and_the_task_completes_when_it_returns(
     message.max_retries = 10;
     let worker = env.spawn_worker_process(&[]);
     env.enqueue(&message).await;
-    eventually(WAIT, "the task to start staging", || async {
-        active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_stage")).then_some(())
-    })
-    .await;
+    eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
 
     pg.stop();
     std::thread::sleep(Duration::from_secs(2));

@@ -6,6 +6,7 @@ mod crash;
 mod helpers;
 mod ingest;
 mod message;
+mod reference;
 mod retries;
 mod schema;
 mod servers;

@@ -95,6 +95,19 @@ impl Layout {
 
     /// Whether a data row is the header printed again (once per section, say).
     pub fn is_repeated_header(&self, row: &RawRow) -> bool {
+        // Cheap test first, on every row: does the first comparable cell read as its header?
+        let first = row
+            .cells
+            .iter()
+            .zip(&self.columns)
+            .find(|(cell, column)| !cell.is_empty() && !column.header.is_empty());
+        let same_text = |a: &str, b: &str| {
+            a.trim().chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+        };
+        match first {
+            Some((Cell::Text(text), column)) if same_text(text, &column.header) => {}
+            _ => return false,
+        }
         let mut same = 0;
         let mut compared = 0;
         for (cell, header) in row.cells.iter().zip(&self.header_normalised) {

@@ -106,7 +106,20 @@ pub fn parse_price(cell: &Cell) -> Result<ParsedPrice, PriceProblem> {
 }
 
 pub fn parse_price_text(text: &str) -> Result<ParsedPrice, PriceProblem> {
-    let lowered = text.trim().to_lowercase();
+    let trimmed = text.trim();
+    // Most prices are plain `1234` or `1234.50`: read them without any rewriting.
+    let mut dots = 0;
+    let plain = !trimmed.is_empty()
+        && trimmed.bytes().all(|b| {
+            dots += usize::from(b == b'.');
+            b.is_ascii_digit() || b == b'.'
+        })
+        && dots <= 1
+        && trimmed.as_bytes()[0] != b'.';
+    if plain && let Ok(value) = Decimal::from_str(trimmed) {
+        return Ok(ParsedPrice { value, currency: None });
+    }
+    let lowered = trimmed.to_lowercase();
     if lowered.is_empty() {
         return Err(PriceProblem::Empty);
     }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use super::layout::{Layout, MappingOptions, detect};
 use super::record::{DataRow, RowChunk};
-use super::synonyms::{is_footer_text, normalise};
+use super::synonyms::is_footer_cell;
 use crate::domain::{Field, SourceConfig};
 use crate::mapping::price::parse_price;
-use crate::table::{MergedRange, RawRow, TableEvent, TableSink};
+use crate::table::{Cell, MergedRange, RawRow, TableEvent, TableSink};
 
 /// What reading found, beyond the rows themselves.
 #[derive(Debug, Clone, Default)]
@@ -167,13 +167,11 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
         if row.non_empty() == 0 || layout.is_repeated_header(&row) {
             return;
         }
-        let first = row
-            .cells
-            .iter()
-            .find(|c| !c.is_empty())
-            .map(|c| normalise(&c.as_text()))
-            .unwrap_or_default();
-        if is_footer_text(&first) {
+        let footer = match row.cells.iter().find(|c| !c.is_empty()) {
+            Some(Cell::Text(text)) => is_footer_cell(text),
+            _ => false,
+        };
+        if footer {
             return;
         }
         if let Some(title) = section_title(layout, &row) {
@@ -221,7 +219,7 @@ fn section_title(layout: &Layout, row: &RawRow) -> Option<String> {
         .collect();
     let all_words = texts
         .iter()
-        .all(|t| t.chars().any(char::is_alphabetic) && parse_price(&crate::table::Cell::text(t.as_str())).is_err());
+        .all(|t| t.chars().any(char::is_alphabetic) && parse_price(&Cell::text(t.as_str())).is_err());
     all_words.then(|| texts.join(" "))
 }
 
@@ -277,7 +275,6 @@ impl<E: FnMut(RowChunk) -> ControlFlow<()>> TableSink for TableReader<'_, E> {
 mod tests {
     use super::*;
     use crate::domain::RowNumber;
-    use crate::table::Cell;
 
     fn feed(lines: &[&[&str]], chunk_rows: usize) -> (Vec<RowChunk>, Result<ReadSummary, String>) {
         let config = SourceConfig::default();

@@ -222,10 +222,13 @@ pub fn typed(cell: &Cell) -> Value {
 }
 
 fn typed_text(t: &str) -> Value {
-    match t.to_lowercase().as_str() {
-        "true" | "yes" | "да" | "так" => return Value::Bool(true),
-        "false" | "no" | "нет" | "ні" => return Value::Bool(false),
-        _ => {}
+    // The longest of these words is six bytes; longer texts need no lowercasing.
+    if t.len() <= 6 {
+        match t.to_lowercase().as_str() {
+            "true" | "yes" | "да" | "так" => return Value::Bool(true),
+            "false" | "no" | "нет" | "ні" => return Value::Bool(false),
+            _ => {}
+        }
     }
     if is_plain_number(t) {
         if let Ok(i) = t.parse::<i64>() {

@@ -255,13 +255,26 @@ pub fn vat_included(header: &str) -> Option<bool> {
 }
 
 /// Words that open a totals or footer row.
+const FOOTERS: &[&str] = &[
+    "итого", "всего", "total", "subtotal", "grand total", "разом", "усього", "всього",
+];
+
+/// Whether a (normalised) cell opens a totals or footer row.
 pub fn is_footer_text(normalised: &str) -> bool {
-    const FOOTERS: &[&str] = &[
-        "итого", "всего", "total", "subtotal", "grand total", "разом", "усього", "всього",
-    ];
-    FOOTERS
-        .iter()
-        .any(|f| normalised == *f || normalised.starts_with(&format!("{f} ")))
+    FOOTERS.iter().any(|f| {
+        normalised
+            .strip_prefix(f)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    })
+}
+
+/// [`is_footer_text`] on raw cell text, without allocating for the common item row.
+pub fn is_footer_cell(text: &str) -> bool {
+    let text = text.trim_start();
+    let starts_like_a_footer = text.chars().next().is_some_and(|c| {
+        matches!(c.to_lowercase().next(), Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у'))
+    });
+    starts_like_a_footer && is_footer_text(&normalise(text))
 }
 
 #[cfg(test)]
@@ -304,5 +317,7 @@ mod tests {
         assert!(is_footer_text("итого"));
         assert!(is_footer_text("total 15 items"));
         assert!(!is_footer_text("totally tubular"));
+        assert!(is_footer_cell("ИТОГО:"));
+        assert!(!is_footer_cell("SP-0001"));
     }
 }
