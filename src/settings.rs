@@ -96,7 +96,6 @@ pub struct PipelineSettings {
     pub writers: usize,
     pub chunk_rows: usize,
     pub chunks_in_flight: usize,
-    pub batch_bytes: usize,
     #[serde(default)]
     pub parsers: BTreeMap<String, usize>,
 }

@@ -41,7 +41,7 @@ pub fn sources(settings: &Settings) -> Result<Arc<dyn SourceFetcher>, StartupErr
 
 fn ports(settings: &Settings, pool: PgPool, decoders: DecoderRegistry) -> Result<Ports, StartupError> {
     Ok(Ports {
-        catalog: Arc::new(PgCatalog::new(pool, settings.pipeline.batch_bytes)),
+        catalog: Arc::new(PgCatalog::new(pool)),
         sources: sources(settings)?,
         decoders,
     })

@@ -6,7 +6,7 @@ use intake_actors::domain::{Item, Rejection};
 
 /// The staging columns, in the order rows are written.
 pub const STAGE_COLUMNS: &str =
-    "row_number, batch, id, sku, name, price, characteristics, error_type, error_message, row_data";
+    "row_number, id, sku, name, price, characteristics, error_type, error_message, row_data";
 
 /// Appends `text` escaped for COPY: backslash, tab, newline and carriage return.
 fn escaped(out: &mut Vec<u8>, text: &[u8]) {
@@ -33,11 +33,11 @@ fn escaped(out: &mut Vec<u8>, text: &[u8]) {
 /// Each item gets a time-ordered id (UUIDv7), used if it turns out to be new: ids that grow
 /// keep the primary key and the price history index appending at their right edge instead of
 /// splitting pages all over, which makes a first load markedly faster.
-pub fn encode(out: &mut Vec<u8>, json: &mut Vec<u8>, batch: u32, items: &[Item], rejections: &[Rejection]) {
+pub fn encode(out: &mut Vec<u8>, json: &mut Vec<u8>, items: &[Item], rejections: &[Rejection]) {
     let mut id = uuid::Uuid::encode_buffer();
     for item in items {
         // Writing into a Vec cannot fail.
-        let _ = write!(out, "{}\t{batch}\t", item.row);
+        let _ = write!(out, "{}\t", item.row);
         out.extend_from_slice(uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id).as_bytes());
         out.push(b'\t');
         escaped(out, item.sku.as_str().as_bytes());
@@ -56,7 +56,6 @@ pub fn encode(out: &mut Vec<u8>, json: &mut Vec<u8>, batch: u32, items: &[Item],
             }
             None => out.extend_from_slice(b"\\N"),
         }
-        let _ = write!(out, "\t{batch}");
         out.extend_from_slice(b"\t\\N\t\\N\t\\N\t\\N\t\\N\t");
         out.extend_from_slice(rejection.reason.as_str().as_bytes());
         out.push(b'\t');
@@ -105,13 +104,12 @@ mod tests {
             row_data: Some(serde_json::json!({"SKU": "A-2"})),
         };
         let mut out = Vec::new();
-        encode(&mut out, &mut Vec::new(), 7, &[item], &[rejection]);
+        encode(&mut out, &mut Vec::new(), &[item], &[rejection]);
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let (row, rest) = lines[0].split_once('\t').unwrap();
-        let (batch, rest) = rest.split_once('\t').unwrap();
         let (id, rest) = rest.split_once('\t').unwrap();
-        assert_eq!((row, batch), ("2", "7"));
+        assert_eq!(row, "2");
         assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
         assert_eq!(
             rest,
@@ -119,7 +117,7 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "3\t7\t\\N\t\\N\t\\N\t\\N\t\\N\tmissing_price\tthe price is empty\t{\"SKU\":\"A-2\"}"
+            "3\t\\N\t\\N\t\\N\t\\N\t\\N\tmissing_price\tthe price is empty\t{\"SKU\":\"A-2\"}"
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The catalogue in PostgreSQL: connecting, migrating, and the [`Catalog`] port — task records,
-//! staging a task's rows with COPY and merging them in one transaction.
+//! staging a task's rows and merging them in one transaction.
 
 mod copy_text;
 mod staging;
@@ -69,13 +69,11 @@ pub fn classify(error: &sqlx::Error) -> PortError {
 #[derive(Clone)]
 pub struct PgCatalog {
     pool: PgPool,
-    batch_bytes: usize,
 }
 
 impl PgCatalog {
-    /// `batch_bytes`: encoded rows staged (and on a first load inserted) at a time.
-    pub fn new(pool: PgPool, batch_bytes: usize) -> Self {
-        Self { pool, batch_bytes }
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -96,7 +94,7 @@ impl Catalog for PgCatalog {
     }
 
     async fn open_staging(&self, task: &TaskMeta) -> Result<Box<dyn Staging>, PortError> {
-        let staging = PgStaging::open(self.pool.clone(), task.clone(), self.batch_bytes).await?;
+        let staging = PgStaging::open(self.pool.clone(), task.clone()).await?;
         Ok(Box::new(staging))
     }
 

@@ -1,18 +1,21 @@
-//! A task's rows on their way in: streamed with `COPY` into temporary tables inside one
-//! transaction, applied to the catalogue with a few set-based statements and committed together
-//! with the task record. Either everything of a task is visible or nothing is.
+//! A task's rows on their way in: staged chunk by chunk into a temporary table inside one
+//! transaction while the parser reads, then applied to the catalogue with a few set-based
+//! statements and committed together with the task record. Either everything of a task is
+//! visible or nothing is.
 //!
-//! Two plans, chosen when the first batch of rows is ready:
-//! - **first load** (the supplier has no items yet): each batch (`pipeline.batch_bytes` of encoded rows) is
-//!   inserted as soon as it is staged, while the next batch is being read, so the database and
-//!   the parser work at the same time;
-//! - **compare** (the supplier has items): everything is staged, then compared with the
-//!   catalogue in one join; only new and changed items are written.
+//! A supplier's first list is inserted whole; a later one is compared with the catalogue in
+//! one join, and only new and changed items are written.
 //!
-//! `COPY` borrows its connection for as long as it streams, across many actor messages, so the
-//! transaction lives in a task of its own that the writer feeds through a bounded channel.
+//! The transaction spans many actor messages, so it lives in a task of its own that the writer
+//! feeds through a bounded channel.
+//!
+//! Rows are staged with `COPY`, except for a task of a single chunk, which is staged with one
+//! `INSERT … SELECT FROM UNNEST(…)`: the driver does not disable Nagle's algorithm, so the two
+//! consecutive writes that end a `COPY` (data, then done) wait ~40 ms for a delayed ACK —
+//! nothing for a large list, most of the time of a small one. For large lists `COPY` is many
+//! times faster than array inserts.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -45,16 +48,16 @@ pub struct PgStaging {
 }
 
 impl PgStaging {
-    /// Opens a task's transaction; rows gather in batches of `batch_bytes` of COPY text.
-    pub async fn open(pool: PgPool, task: TaskMeta, batch_bytes: usize) -> Result<Self, PortError> {
+    /// Opens a task's transaction.
+    pub async fn open(pool: PgPool, task: TaskMeta) -> Result<Self, PortError> {
         let (commands, rx) = mpsc::channel(2);
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let session = tokio::spawn(session(pool, task, batch_bytes.max(1), rx, ready_tx));
+        let session = tokio::spawn(session(pool, task, rx, ready_tx));
         let mut staging = Self {
             commands,
             session: Some(session),
         };
-        // Wait until COPY has started, so a database that is down fails the task right here.
+        // Wait until the transaction is open, so a database that is down fails the task right here.
         match ready.await {
             Ok(()) => Ok(staging),
             Err(_) => Err(staging.end().await.err().unwrap_or_else(|| {
@@ -105,61 +108,9 @@ impl Staging for PgStaging {
     }
 }
 
-/// What arrived while a batch was being merged, kept for after it.
-enum Received {
-    Commit(ParseSummary),
-    Closed,
-}
-
-/// How the staged rows reach the catalogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
-    FirstLoad,
-    Compare,
-}
-
-/// The session's state apart from its transaction.
-struct Batches {
-    task: TaskMeta,
-    supplier: Uuid,
-    plan: Option<Plan>,
-    /// Set when another delivery of this task has already committed it.
-    applied: Option<TaskResult>,
-    /// SKU hash → the batch it was last seen in: duplicates are found without the database.
-    seen: HashMap<u64, u32>,
-    batch: u32,
-    /// Whether the current batch repeats an SKU of its own, or of an earlier batch.
-    repeats_in_batch: bool,
-    repeats_across: bool,
-    repeats: bool,
-    pending: Vec<u8>,
-    /// Encoded rows gathered before they are staged (and, on a first load, inserted): enough
-    /// that a statement's fixed costs vanish, few enough to bound the worker's memory.
-    batch_bytes: usize,
-    json: Vec<u8>,
-    created: u64,
-    history: u64,
-    copying: Duration,
-    merging: Duration,
-}
-
-impl Batches {
-    fn add(&mut self, items: &[Item], rejections: &[Rejection]) {
-        for item in items {
-            match self.seen.insert(sku_hash(item.sku.as_str()), self.batch) {
-                Some(b) if b == self.batch => self.repeats_in_batch = true,
-                Some(_) => self.repeats_across = true,
-                None => {}
-            }
-        }
-        encode(&mut self.pending, &mut self.json, self.batch, items, rejections);
-    }
-}
-
 async fn session(
     pool: PgPool,
     task: TaskMeta,
-    batch_bytes: usize,
     mut commands: mpsc::Receiver<Command>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<TaskResult, PortError> {
@@ -167,82 +118,175 @@ async fn session(
     let db = |e: sqlx::Error| classify(&e);
     let mut tx = pool.begin().await.map_err(db)?;
     // Hashing a million staged rows against the catalogue wants more than the 4 MB default.
-    sqlx::query("SET LOCAL work_mem = '256MB'")
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    for table in ["intake_stage", "intake_batch"] {
-        let ddl = format!(
-            "CREATE TEMP TABLE IF NOT EXISTS {table} (
-                 row_number integer, batch integer, id uuid, sku text, name text,
-                 price numeric(12, 2), characteristics jsonb,
-                 error_type text, error_message text, row_data jsonb
-             ) ON COMMIT DELETE ROWS"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut *tx).await.map_err(db)?;
-    }
-    let supplier = tasks::supplier_id(&mut tx, &task.supplier_name).await.map_err(db)?;
+    sqlx::raw_sql(
+        "SET LOCAL work_mem = '256MB';
+         CREATE TEMP TABLE IF NOT EXISTS intake_stage (
+             row_number integer, id uuid, sku text, name text, price numeric(12, 2),
+             characteristics jsonb, error_type text, error_message text, row_data jsonb
+         ) ON COMMIT DELETE ROWS;",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
     let _ = ready.send(());
 
-    let mut state = Batches {
-        task,
-        supplier,
-        plan: None,
-        applied: None,
-        seen: HashMap::new(),
-        batch: 0,
-        repeats_in_batch: false,
-        repeats_across: false,
-        repeats: false,
-        pending: Vec::with_capacity(batch_bytes.min(64 << 20) + (1 << 20)),
-        batch_bytes,
-        json: Vec::with_capacity(1024),
-        created: 0,
-        history: 0,
-        copying: Duration::ZERO,
-        merging: Duration::ZERO,
+    let mut staging = Duration::ZERO;
+    let mut staged_rows = 0usize;
+    // SKU hashes seen so far: when none repeats, the merge skips looking for duplicates.
+    let mut seen = HashSet::<u64>::new();
+    let mut repeats = false;
+    let mut note = |items: &[Item], rejections: &[Rejection]| {
+        for item in items {
+            repeats |= !seen.insert(sku_hash(item.sku.as_str()));
+        }
+        staged_rows += items.len() + rejections.len();
     };
-    let mut stashed: Option<Received> = None;
-    let summary = loop {
-        let command = match stashed.take() {
-            Some(Received::Commit(summary)) => break summary,
-            Some(Received::Closed) => return Err(PortError::transient("task aborted")),
-            None => commands.recv().await,
-        };
-        match command {
-            Some(Command::Rows {
-                items,
-                rejections,
-                credit,
-            }) => {
-                if state.applied.is_none() {
-                    state.add(&items, &rejections);
-                }
-                drop((items, rejections, credit));
-                if state.pending.len() >= state.batch_bytes {
-                    stashed = flush(&mut tx, &mut state, Some(&mut commands)).await?;
+
+    // A task of one chunk is staged in one statement; a longer one streams through COPY,
+    // started when its second chunk arrives.
+    let mut first: Option<(Vec<Item>, Vec<Rejection>)> = None;
+    let second = loop {
+        match commands.recv().await {
+            Some(Command::Rows { items, rejections, credit }) => {
+                note(&items, &rejections);
+                drop(credit);
+                match first {
+                    None => first = Some((items, rejections)),
+                    Some(_) => break Ok((items, rejections)),
                 }
             }
-            Some(Command::Commit(summary)) => break summary,
+            Some(Command::Commit(summary)) => break Err(summary),
             // Aborted: the transaction rolls back as it is dropped.
             None => return Err(PortError::transient("task aborted")),
         }
     };
-    flush(&mut tx, &mut state, None).await?;
+    let summary = match second {
+        Err(summary) => {
+            if let Some((items, rejections)) = first.take() {
+                let inserting = Instant::now();
+                stage_rows(&mut tx, items, rejections).await.map_err(db)?;
+                staging += inserting.elapsed();
+            }
+            summary
+        }
+        Ok(second) => {
+            let sql = format!("COPY intake_stage ({STAGE_COLUMNS}) FROM STDIN");
+            let mut copy = tx.copy_in_raw(&sql).await.map_err(db)?;
+            let mut buffers = (Vec::with_capacity(1 << 20), Vec::with_capacity(1024));
+            let sending = Instant::now();
+            for (items, rejections) in first.take().into_iter().chain([second]) {
+                send_chunk(&mut copy, &mut buffers, items, rejections).await.map_err(db)?;
+            }
+            staging += sending.elapsed();
+            loop {
+                match commands.recv().await {
+                    Some(Command::Rows { items, rejections, credit }) => {
+                        note(&items, &rejections);
+                        let sending = Instant::now();
+                        send_chunk(&mut copy, &mut buffers, items, rejections).await.map_err(db)?;
+                        staging += sending.elapsed();
+                        drop(credit);
+                    }
+                    Some(Command::Commit(summary)) => {
+                        let finishing = Instant::now();
+                        copy.finish().await.map_err(db)?;
+                        staging += finishing.elapsed();
+                        break summary;
+                    }
+                    None => {
+                        let _ = copy.abort("task aborted").await;
+                        return Err(PortError::transient("task aborted"));
+                    }
+                }
+            }
+        }
+    };
+    drop(seen);
 
     let merging = Instant::now();
-    let result = finish(&mut tx, &mut state, summary, started).await?;
-    state.merging += merging.elapsed();
+    let result = merge(&mut tx, &task, summary, repeats, staged_rows, started).await?;
+    let merge_ms = merging.elapsed().as_millis() as u64;
     let committing = Instant::now();
     tx.commit().await.map_err(db)?;
     tracing::info!(
-        task_id = %state.task.task_id,
-        copy_ms = state.copying.as_millis() as u64,
-        merge_ms = state.merging.as_millis() as u64,
+        task_id = %task.task_id,
+        stage_ms = staging.as_millis() as u64,
+        merge_ms,
         commit_ms = committing.elapsed().as_millis() as u64,
         "rows merged"
     );
     Ok(result)
+}
+
+/// Encodes one chunk and streams it into a running COPY; `buffers` are reused scratch space.
+async fn send_chunk(
+    copy: &mut sqlx::postgres::PgCopyIn<&mut sqlx::PgConnection>,
+    (buffer, json): &mut (Vec<u8>, Vec<u8>),
+    items: Vec<Item>,
+    rejections: Vec<Rejection>,
+) -> Result<(), sqlx::Error> {
+    buffer.clear();
+    encode(buffer, json, &items, &rejections);
+    drop((items, rejections));
+    copy.send(buffer.as_slice()).await.map(|_| ())
+}
+
+/// Stages one chunk in a single statement: the rows travel as column arrays. Each item gets a
+/// time-ordered id, as in [`encode`].
+async fn stage_rows(
+    tx: &mut Transaction<'static, Postgres>,
+    items: Vec<Item>,
+    rejections: Vec<Rejection>,
+) -> Result<(), sqlx::Error> {
+    let n = items.len() + rejections.len();
+    let mut row_number: Vec<Option<i32>> = Vec::with_capacity(n);
+    let mut id: Vec<Option<Uuid>> = Vec::with_capacity(n);
+    let mut sku: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut name: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut price: Vec<Option<rust_decimal::Decimal>> = Vec::with_capacity(n);
+    let mut characteristics: Vec<Option<serde_json::Value>> = Vec::with_capacity(n);
+    let mut error_type: Vec<Option<&'static str>> = Vec::with_capacity(n);
+    let mut error_message: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut row_data: Vec<Option<serde_json::Value>> = Vec::with_capacity(n);
+    for item in items {
+        row_number.push(Some(item.row.0 as i32));
+        id.push(Some(Uuid::now_v7()));
+        sku.push(Some(item.sku.to_string()));
+        name.push(Some(item.name.to_string()));
+        price.push(Some(item.price.amount()));
+        characteristics.push(Some(serde_json::Value::Object(item.characteristics)));
+        error_type.push(None);
+        error_message.push(None);
+        row_data.push(None);
+    }
+    for rejection in rejections {
+        row_number.push(rejection.row.map(|r| r.0 as i32));
+        id.push(None);
+        sku.push(None);
+        name.push(None);
+        price.push(None);
+        characteristics.push(None);
+        error_type.push(Some(rejection.reason.as_str()));
+        error_message.push(Some(rejection.message));
+        row_data.push(rejection.row_data);
+    }
+    sqlx::query(
+        "INSERT INTO intake_stage
+         SELECT * FROM UNNEST($1::int4[], $2::uuid[], $3::text[], $4::text[], $5::numeric[],
+                              $6::jsonb[], $7::text[], $8::text[], $9::jsonb[])",
+    )
+    .bind(row_number)
+    .bind(id)
+    .bind(sku)
+    .bind(name)
+    .bind(price)
+    .bind(characteristics)
+    .bind(error_type)
+    .bind(error_message)
+    .bind(row_data)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
 fn sku_hash(sku: &str) -> u64 {
@@ -250,170 +294,72 @@ fn sku_hash(sku: &str) -> u64 {
     BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(sku)
 }
 
-/// Chooses the plan, once: locks the task record and the supplier, and finds out whether
-/// another delivery already applied this task.
-async fn decide(tx: &mut Transaction<'static, Postgres>, state: &mut Batches) -> Result<Plan, PortError> {
-    if let Some(plan) = state.plan {
-        return Ok(plan);
-    }
-    let db = |e: sqlx::Error| classify(&e);
-    // Another delivery of the same task may have committed while this one read its source.
-    let status: Option<String> = sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1 FOR UPDATE")
-        .bind(state.task.task_id.as_uuid())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
-    if matches!(status.as_deref(), Some("completed" | "skipped_duplicate"))
-        && let Some(record) = tasks::find(&mut **tx, state.task.task_id).await.map_err(db)?
-    {
-        state.applied = Some(record.to_result());
-        state.pending.clear();
-    }
-    // Lists of one supplier are applied one at a time; different suppliers in parallel.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('intake.supplier:' || $1::text, 0))")
-        .bind(state.supplier)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    let first_load: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM supplier_items WHERE supplier_id = $1)")
-        .bind(state.supplier)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db)?;
-    let plan = if first_load { Plan::FirstLoad } else { Plan::Compare };
-    state.plan = Some(plan);
-    Ok(plan)
-}
-
-/// Stages the pending rows and, on a first load, inserts them. While the insert runs, more
-/// rows are read from `commands` (when given) into the next batch.
-async fn flush(
+/// Applies the staged rows and completes the task record, inside the task's transaction.
+async fn merge(
     tx: &mut Transaction<'static, Postgres>,
-    state: &mut Batches,
-    commands: Option<&mut mpsc::Receiver<Command>>,
-) -> Result<Option<Received>, PortError> {
-    let db = |e: sqlx::Error| classify(&e);
-    let plan = decide(tx, state).await?;
-    if state.applied.is_some() || state.pending.is_empty() {
-        state.pending.clear();
-        return Ok(None);
-    }
-    let target = match plan {
-        Plan::FirstLoad => "intake_batch",
-        Plan::Compare => "intake_stage",
-    };
-    let copying = Instant::now();
-    let copy_sql = format!("COPY {target} ({STAGE_COLUMNS}) FROM STDIN");
-    let mut copy = tx.copy_in_raw(&copy_sql).await.map_err(db)?;
-    copy.send(state.pending.as_slice()).await.map_err(db)?;
-    copy.finish().await.map_err(db)?;
-    state.copying += copying.elapsed();
-    state.pending.clear();
-    let (in_batch, across) = (state.repeats_in_batch, state.repeats_across);
-    state.repeats |= in_batch || across;
-    state.repeats_in_batch = false;
-    state.repeats_across = false;
-    state.batch += 1;
-    if plan == Plan::Compare {
-        return Ok(None);
-    }
-
-    let merging = Instant::now();
-    let sql = if in_batch || across { INSERT_BATCH_WITH_REPEATS } else { INSERT_BATCH };
-    let insert = sqlx::query_as::<_, (i64, i64)>(sql)
-        .bind(state.task.task_id.as_uuid())
-        .bind(state.supplier)
-        .fetch_one(&mut **tx);
-    let mut stashed = None;
-    let (created, history) = match commands {
-        None => insert.await.map_err(db)?,
-        Some(commands) => {
-            tokio::pin!(insert);
-            loop {
-                tokio::select! {
-                    biased;
-                    done = &mut insert => break done.map_err(db)?,
-                    command = commands.recv(), if stashed.is_none() && state.pending.len() < state.batch_bytes => {
-                        match command {
-                            Some(Command::Rows { items, rejections, credit }) => {
-                                state.add(&items, &rejections);
-                                drop((items, rejections, credit));
-                            }
-                            Some(Command::Commit(summary)) => stashed = Some(Received::Commit(summary)),
-                            None => stashed = Some(Received::Closed),
-                        }
-                    }
-                }
-            }
-        }
-    };
-    state.created += created as u64;
-    state.history += history as u64;
-    // Rejections, and every row when SKUs repeat (to log the superseded ones), are kept.
-    sqlx::query(
-        "INSERT INTO intake_stage SELECT * FROM intake_batch WHERE error_type IS NOT NULL OR $1",
-    )
-    .bind(state.repeats)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    sqlx::query("TRUNCATE intake_batch").execute(&mut **tx).await.map_err(db)?;
-    state.merging += merging.elapsed();
-    Ok(stashed)
-}
-
-/// Applies what remains and completes the task record, inside the task's transaction.
-async fn finish(
-    tx: &mut Transaction<'static, Postgres>,
-    state: &mut Batches,
+    task: &TaskMeta,
     summary: ParseSummary,
+    repeats: bool,
+    staged_rows: usize,
     started: Instant,
 ) -> Result<TaskResult, PortError> {
     let db = |e: sqlx::Error| classify(&e);
-    if let Some(result) = state.applied.take() {
-        return Ok(result);
-    }
-    let task_id = state.task.task_id.as_uuid();
-    let supplier = state.supplier;
-    let plan = decide(tx, state).await?;
+    let task_id = task.task_id.as_uuid();
+    let supplier = tasks::supplier_id(tx, &task.supplier_name).await.map_err(db)?;
 
-    let (stored, created, updated, price_changes, duplicates) = match plan {
-        Plan::FirstLoad => {
-            let duplicates = if state.repeats {
-                sqlx::query(LOG_SUPERSEDED)
-                    .bind(task_id)
-                    .bind(supplier)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db)?
-                    .rows_affected()
-            } else {
-                0
-            };
-            (state.created as i64, state.created as i64, 0, state.history as i64, duplicates)
-        }
-        Plan::Compare => {
-            let duplicates = if state.repeats {
-                sqlx::query(DEDUPLICATE)
-                    .bind(task_id)
-                    .bind(supplier)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db)?
-                    .rows_affected()
-            } else {
-                0
-            };
-            // The comparison joins two large sets: give the planner their sizes.
-            sqlx::query("ANALYZE intake_stage (sku)").execute(&mut **tx).await.map_err(db)?;
-            let (stored, created, updated, changes): (i64, i64, i64, i64) = sqlx::query_as(MERGE)
-                .bind(task_id)
-                .bind(supplier)
-                .fetch_one(&mut **tx)
+    // In one round trip: lock the task record (another delivery of the task may have committed
+    // while this one staged); take the supplier's lock (lists of one supplier are applied one at
+    // a time, different suppliers in parallel); see whether the supplier has items yet.
+    let (status, first_load): (Option<String>, bool) = sqlx::query_as(
+        "SELECT (SELECT status::text FROM task_runs WHERE task_id = $1 FOR UPDATE),
+                (SELECT NOT EXISTS (SELECT 1 FROM supplier_items WHERE supplier_id = $2)
+                 FROM (SELECT pg_advisory_xact_lock(hashtextextended('intake.supplier:' || $2::text, 0))) locked)",
+    )
+    .bind(task_id)
+    .bind(supplier)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?;
+    if matches!(status.as_deref(), Some("completed" | "skipped_duplicate"))
+        && let Some(record) = tasks::find(&mut **tx, task.task_id).await.map_err(db)?
+    {
+        return Ok(record.to_result());
+    }
+
+    // Rows that repeat an SKU: the last occurrence in the file wins, the others are logged.
+    let duplicates = if repeats {
+        sqlx::query(DEDUPLICATE)
+            .bind(task_id)
+            .bind(supplier)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+    } else {
+        0
+    };
+
+    let (stored, created, updated, price_changes): (i64, i64, i64, i64) = if first_load {
+        sqlx::query_as(FIRST_LOAD)
+            .bind(task_id)
+            .bind(supplier)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?
+    } else {
+        // A large comparison joins two large sets: give the planner their sizes.
+        if staged_rows > 20_000 {
+            sqlx::query("ANALYZE intake_stage (sku)")
+                .execute(&mut **tx)
                 .await
                 .map_err(db)?;
-            (stored, created, updated, changes, duplicates)
         }
+        sqlx::query_as(COMPARE)
+            .bind(task_id)
+            .bind(supplier)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db)?
     };
 
     let rejected = sqlx::query(
@@ -441,15 +387,15 @@ async fn finish(
     if duplicates > 0 {
         notes.push(format!("{duplicates} rows repeated an SKU; the last occurrence of each was kept"));
     }
-    complete(tx, state.task.task_id, supplier, &counts, &notes).await?;
+    complete(tx, task.task_id, supplier, &counts, &notes).await?;
 
     Ok(TaskResult {
-        task_id: state.task.task_id,
-        supplier_name: state.task.supplier_name.to_string(),
-        parser_type: state.task.parser_type.to_string(),
+        task_id: task.task_id,
+        supplier_name: task.supplier_name.to_string(),
+        parser_type: task.parser_type.to_string(),
         status: TaskStatus::Completed,
         counts,
-        attempt: state.task.attempt,
+        attempt: task.attempt,
         duration_ms: started.elapsed().as_millis() as u64,
         notes,
         error: None,
@@ -488,61 +434,20 @@ async fn complete(
 }
 
 
-/// A first load's batch with no SKU repeated: every row is a new item with its first price.
-/// Returns (items created, price history rows).
-const INSERT_BATCH: &str = "
+/// A supplier's first list: every item is new, with its first price.
+/// Returns (stored, created, updated, price history rows).
+const FIRST_LOAD: &str = "
 WITH created AS (
     INSERT INTO supplier_items (id, supplier_id, supplier_sku, name, current_price, characteristics)
-    SELECT id, $2, sku, name, price, characteristics FROM intake_batch WHERE error_type IS NULL
+    SELECT id, $2, sku, name, price, characteristics FROM intake_stage WHERE error_type IS NULL
     RETURNING id, current_price
 ), history AS (
     INSERT INTO price_history (supplier_item_id, price, task_id)
     SELECT id, current_price, $1 FROM created
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM history)";
-
-/// A first load's batch that repeats SKUs, of its own or of earlier batches: the last row of
-/// each SKU wins; an item this task already created takes the new values, and its one price
-/// history row the new price.
-const INSERT_BATCH_WITH_REPEATS: &str = "
-WITH src AS (
-    SELECT DISTINCT ON (sku) id, sku, name, price, characteristics
-    FROM intake_batch WHERE error_type IS NULL
-    ORDER BY sku, row_number DESC
-), upserted AS (
-    INSERT INTO supplier_items (id, supplier_id, supplier_sku, name, current_price, characteristics)
-    SELECT id, $2, sku, name, price, characteristics FROM src
-    ON CONFLICT (supplier_id, supplier_sku) DO UPDATE
-    SET name = EXCLUDED.name, current_price = EXCLUDED.current_price,
-        characteristics = EXCLUDED.characteristics, updated_at = now()
-    RETURNING id, current_price, (xmax = 0) AS inserted
-), history AS (
-    INSERT INTO price_history (supplier_item_id, price, task_id)
-    SELECT id, current_price, $1 FROM upserted WHERE inserted
-    RETURNING 1
-), corrected AS (
-    UPDATE price_history ph SET price = u.current_price
-    FROM upserted u
-    WHERE NOT u.inserted AND ph.supplier_item_id = u.id AND ph.task_id = $1
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM upserted WHERE inserted), (SELECT count(*) FROM history)";
-
-/// Logs, after a first load, every row whose SKU a later row repeated.
-const LOG_SUPERSEDED: &str = "
-WITH repeated AS (
-    SELECT sku, max(row_number) AS keep
-    FROM intake_stage WHERE error_type IS NULL
-    GROUP BY sku HAVING count(*) > 1
-)
-INSERT INTO parsing_logs (task_id, supplier_id, error_type, error_message, row_number, row_data)
-SELECT $1, $2, 'duplicate_sku',
-       format('SKU %s appears again in row %s; the later row wins', s.sku, r.keep),
-       s.row_number,
-       jsonb_build_object('sku', s.sku, 'name', s.name, 'price', s.price) || s.characteristics
-FROM intake_stage s JOIN repeated r ON r.sku = s.sku
-WHERE s.error_type IS NULL AND s.row_number < r.keep";
+SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM created), 0::bigint,
+       (SELECT count(*) FROM history)";
 
 /// Logs and removes, before a comparison, every staged row whose SKU a later row repeats.
 const DEDUPLICATE: &str = "
@@ -566,7 +471,7 @@ FROM superseded";
 /// existing ones are rewritten only when something changed, so an unchanged row costs a read
 /// and nothing else. A price history row marks every new price.
 /// Returns (stored, created, updated, price history rows).
-const MERGE: &str = "
+const COMPARE: &str = "
 WITH diff AS MATERIALIZED (
     SELECT src.id AS new_id, cur.id AS cur_id, cur.current_price AS old_price,
            src.sku, src.name, src.price, src.characteristics

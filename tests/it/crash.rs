@@ -59,7 +59,7 @@ async fn active_queries(env: &TestEnv) -> Vec<String> {
 enum KillPoint {
     /// Rows are being read and copied into staging.
     Staging,
-    /// Staged rows are being inserted into the catalogue.
+    /// Staged rows are being applied to the catalogue.
     Merging,
     /// The task is committed (and perhaps not yet acknowledged).
     Committed,
@@ -67,12 +67,7 @@ enum KillPoint {
 
 async fn kill_worker_at(point: KillPoint) {
     const ROWS: usize = 50_000;
-    // Batches of about 5,000 rows: staging and inserting alternate while the list is read.
-    let env = TestEnv::with(&[
-        ("INTAKE__QUEUE__VISIBILITY_TIMEOUT_MS", "1500"),
-        ("INTAKE__PIPELINE__BATCH_BYTES", "500000"),
-    ])
-    .await;
+    let env = TestEnv::with(&[("INTAKE__QUEUE__VISIBILITY_TIMEOUT_MS", "1500")]).await;
     let mut message = env.message("Acme", "csv", &env.csv("big.csv", &big_list(ROWS)));
     message.max_retries = 0;
     let first = env.spawn_worker_process(&[]);
@@ -81,7 +76,7 @@ async fn kill_worker_at(point: KillPoint) {
     let task = message.task_id.as_uuid();
     eventually(WAIT, &format!("the worker to reach {point:?}"), || async {
         let reached = match point {
-            KillPoint::Staging => active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_")),
+            KillPoint::Staging => active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_stage")),
             KillPoint::Merging => active_queries(&env).await.iter().any(|q| q.contains("INSERT INTO supplier_items")),
             KillPoint::Committed => {
                 let status: Option<String> = sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1")
@@ -141,11 +136,8 @@ async fn a_slow_database_slows_the_parser_instead_of_filling_memory() {
     let large_bytes = large_list.len() as u64;
     let large = env.message("Large", "csv", &env.csv("large.csv", &large_list));
     drop(large_list);
-    // 100,000 rows a second: the parser could go several times faster. Batches of 2 MB.
-    let worker = env.spawn_worker_process(&[
-        ("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "100000"),
-        ("INTAKE__PIPELINE__BATCH_BYTES", "2000000"),
-    ]);
+    // 100,000 rows a second: the parser could go several times faster.
+    let worker = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "100000")]);
 
     env.enqueue(&small).await;
     assert_eq!(env.result(small.task_id, WAIT).await.status, TaskStatus::Completed);
@@ -158,9 +150,9 @@ async fn a_slow_database_slows_the_parser_instead_of_filling_memory() {
     let after_large = peak_rss(worker.pid()).expect("worker rss");
 
     // 350,000 more rows. Held in memory they would take at least 8 cells × 40 bytes each,
-    // over 100 MB. A bounded flow holds a few chunks and two batches whatever the list's
-    // length; what grows is the set of SKU hashes that finds duplicates (under 30 bytes a
-    // row), and the allocator's slack.
+    // over 100 MB. A bounded flow holds a few chunks whatever the list's length; what grows
+    // is the set of SKU hashes that finds duplicates (under 30 bytes a row), and the
+    // allocator's slack.
     let growth = after_large.saturating_sub(after_small);
     let held_rows = 350_000 * 8 * 40;
     assert!(

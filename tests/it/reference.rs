@@ -1,4 +1,4 @@
-//! The fast path (COPY, batched inserts, one set-based comparison) leaves the catalogue exactly
+//! The fast path (COPY into staging, one set-based insert or comparison) leaves the catalogue exactly
 //! as a straightforward row-by-row implementation of the same rules would.
 
 use std::collections::BTreeMap;
@@ -192,8 +192,7 @@ fn list(n: usize, version: usize) -> String {
 
 #[tokio::test]
 async fn the_fast_path_ends_where_a_row_by_row_reference_does() {
-    // Small batches, so the first load spans many of them and SKUs repeat across batches.
-    let env = TestEnv::with(&[("INTAKE__PIPELINE__BATCH_BYTES", "20000")]).await;
+    let env = TestEnv::new().await;
     let reference = TestDb::migrated().await;
     for version in [1, 2, 2] {
         let path = env.csv(&format!("list-v{version}.csv"), &list(4000, version));
