@@ -46,6 +46,8 @@ pub enum Command {
     Enqueue(EnqueueArgs),
     /// Run one task in this process, without the queue.
     Ingest(IngestArgs),
+    /// Show how a source would be read and mapped, touching neither database nor queue.
+    Preview(PreviewArgs),
     /// Inspect and act on dead-lettered tasks.
     Dlq {
         #[command(subcommand)]
@@ -108,9 +110,6 @@ pub enum QueueAction {
 /// Where the price list is and how to read it.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// The supplier; created on first use.
-    #[arg(long)]
-    pub supplier: String,
     /// csv, xlsx or google_sheets.
     #[arg(long)]
     pub parser: String,
@@ -139,6 +138,9 @@ pub struct SourceArgs {
 
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
+    /// The supplier; created on first use.
+    #[arg(long)]
+    pub supplier: String,
     #[command(flatten)]
     pub source: SourceArgs,
     /// Transient failures tolerated before dead-lettering (default: retry.max_retries).
@@ -160,8 +162,23 @@ pub struct EnqueueArgs {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
+    /// The supplier; created on first use.
+    #[arg(long)]
+    pub supplier: String,
     #[command(flatten)]
     pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// How many stored and rejected rows to show.
+    #[arg(long, default_value_t = 10)]
+    pub rows: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `1500ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds.
@@ -212,12 +229,11 @@ impl SourceArgs {
         Ok(config)
     }
 
-    fn message(&self, max_retries: u32) -> anyhow::Result<TaskMessage> {
+    fn message(&self, supplier: &str, max_retries: u32) -> anyhow::Result<TaskMessage> {
         Ok(TaskMessage {
             task_id: TaskId::new(),
             parser_type: ParserType::new(&self.parser).map_err(anyhow::Error::from)?,
-            supplier_name: SupplierName::new(&self.supplier)
-                .map_err(|e| anyhow::anyhow!("--supplier {e}"))?,
+            supplier_name: SupplierName::new(supplier).map_err(|e| anyhow::anyhow!("--supplier {e}"))?,
             source_config: self.source_config()?,
             retry_count: 0,
             max_retries,
@@ -239,6 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker => worker(&settings, &secrets).await,
         Command::Enqueue(args) => enqueue(&settings, &secrets, args).await,
         Command::Ingest(args) => ingest(&settings, &secrets, args).await,
+        Command::Preview(args) => preview(&settings, args).await,
         Command::Dlq { action } => dlq(&settings, &secrets, action).await,
         Command::Queue { action } => queue(&settings, &secrets, action).await,
     }
@@ -358,7 +375,7 @@ async fn shutdown_signal() {
 async fn enqueue(settings: &Settings, secrets: &Secrets, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
     let mut message = args
         .source
-        .message(args.max_retries.unwrap_or(settings.retry.max_retries))?;
+        .message(&args.supplier, args.max_retries.unwrap_or(settings.retry.max_retries))?;
     message.expires_at = args
         .expires_in
         .map(|d| message.enqueued_at + chrono::Duration::from_std(d).unwrap_or_default());
@@ -393,7 +410,7 @@ fn print_result(result: &TaskResult) -> ExitCode {
 }
 
 async fn ingest(settings: &Settings, secrets: &Secrets, args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let message = args.source.message(0)?;
+    let message = args.source.message(&args.supplier, 0)?;
     let pool = connect_db(settings, secrets).await?;
     let meta = TaskMeta::from_message(message, Origin::Operator);
     match startup::ingest_once(settings, pool, startup::decoders(), meta).await? {
@@ -404,6 +421,26 @@ async fn ingest(settings: &Settings, secrets: &Secrets, args: IngestArgs) -> any
         }
         Outcome::Crashed => {
             eprintln!("error: the pipeline stopped while running the task");
+            Ok(ExitCode::from(TASK_FAILED))
+        }
+    }
+}
+
+async fn preview(settings: &Settings, args: PreviewArgs) -> anyhow::Result<ExitCode> {
+    let message = args.source.message("preview", 0)?;
+    let meta = TaskMeta::from_message(message, Origin::Operator);
+    let sources = startup::sources(settings)?;
+    match intake::preview::preview(sources, &startup::decoders(), settings.mapping_options(), &meta, args.rows).await {
+        Ok(preview) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&preview)?);
+            } else {
+                print!("{}", preview.render());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
             Ok(ExitCode::from(TASK_FAILED))
         }
     }

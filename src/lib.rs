@@ -7,12 +7,14 @@
 //! - [`settings`]: configuration file, environment overrides, secrets.
 //! - [`store`]: PostgreSQL — migrations, task records, COPY staging and the merge.
 //! - [`queue`]: Redis — the task stream, retries, dead letters, results.
-//! - [`sources`]: local files and downloads.
+//! - [`sources`]: local files, downloads and Google Sheets.
+//! - [`preview`]: how a source would be read, without side effects.
 //! - [`startup`]: building a worker or a one-off ingestion from settings.
 
 pub mod settings;
 pub mod sources;
 pub mod startup;
+pub mod preview;
 pub mod queue;
 pub mod store;
 pub mod telemetry;

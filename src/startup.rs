@@ -35,7 +35,7 @@ pub fn decoders() -> DecoderRegistry {
 
 /// The source fetcher of this build.
 pub fn sources(settings: &Settings) -> Result<Arc<dyn SourceFetcher>, StartupError> {
-    let sources = Sources::new(&settings.sources).map_err(|e| StartupError::Http(e.to_string()))?;
+    let sources = Sources::new(&settings.sources, &settings.google_sheets).map_err(|e| StartupError::Http(e.to_string()))?;
     Ok(Arc::new(sources))
 }
 

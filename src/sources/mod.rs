@@ -1,6 +1,6 @@
 //! Bringing a task's source to the worker: a local file (confined to the configured directories
-//! when the task came from the queue) or a download over http(s) with a size limit and a
-//! timeout. Each source gets a fingerprint: SHA-256 of its bytes and of the options it is read
+//! when the task came from the queue), a download over http(s) with a size limit and a
+//! timeout, or a Google Sheet through the Sheets API. Each source gets a fingerprint: SHA-256 of its bytes and of the options it is read
 //! with, so an identical list can be recognised and skipped.
 
 use std::io::Read;
@@ -12,17 +12,22 @@ use intake_actors::domain::{Fingerprint, Origin, SourceConfig, TaskFailure, Task
 use intake_actors::ports::{FetchedSource, LocalFile, SourceContent, SourceFetcher};
 use sha2::{Digest, Sha256};
 
-use crate::settings::SourcesSettings;
+use crate::settings::{GoogleSheetsSettings, SourcesSettings};
 
-/// The sources of files and URLs.
+mod google;
+
+pub use google::spreadsheet_id;
+
+/// The sources of files, URLs and Google Sheets.
 pub struct Sources {
     allowed_dirs: Vec<PathBuf>,
     http: reqwest::Client,
     max_bytes: u64,
+    sheets: google::GoogleSheets,
 }
 
 impl Sources {
-    pub fn new(settings: &SourcesSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: &SourcesSettings, sheets: &GoogleSheetsSettings) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.http_timeout_ms))
             .connect_timeout(Duration::from_secs(10))
@@ -38,8 +43,12 @@ impl Sources {
                 }
             }))
             .build()?;
+        let credentials = Some(sheets.credentials_file.trim())
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
         Ok(Self {
             allowed_dirs: settings.allowed_dirs.clone(),
+            sheets: google::GoogleSheets::new(http.clone(), &sheets.api_base_url, credentials),
             http,
             max_bytes: settings.http_max_bytes,
         })
@@ -167,6 +176,8 @@ impl SourceFetcher for Sources {
             self.local(path, task).await
         } else if let Some(url) = &config.url {
             self.download(url, task).await
+        } else if let Some(spreadsheet) = &config.spreadsheet {
+            self.sheets.fetch(task, spreadsheet).await
         } else {
             Err(TaskFailure::permanent(format!(
                 "parser {} cannot read this source: {}",

@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod google;
 mod helpers;
 mod ingest;
 mod message;

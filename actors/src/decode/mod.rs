@@ -1,6 +1,7 @@
 //! Decoders: one per source format, each turning fetched bytes into tables of rows.
 
 pub mod csv;
+pub mod sheets;
 pub mod text;
 pub mod xlsx;
 
@@ -15,6 +16,9 @@ pub fn standard_registry() -> DecoderRegistry {
     }
     if let Ok(xlsx) = ParserType::new("xlsx") {
         registry.register(xlsx, xlsx::XlsxDecoder);
+    }
+    if let Ok(sheets) = ParserType::new("google_sheets") {
+        registry.register(sheets, sheets::SheetsDecoder);
     }
     registry
 }

@@ -132,8 +132,7 @@ impl Layout {
                 Role::OtherPrice(key) => {
                     let value = parse_price(cell)
                         .ok()
-                        .and_then(|p| p.value.to_string().parse::<f64>().ok())
-                        .and_then(Number::from_f64)
+                        .and_then(|p| decimal_number(p.value))
                         .map(Value::Number)
                         .unwrap_or_else(|| typed(cell));
                     out.insert(key.clone(), value);
@@ -202,6 +201,17 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash
+}
+
+/// A decimal as a JSON number: an integer when it has no fraction (`450`, not `450.0`).
+fn decimal_number(value: rust_decimal::Decimal) -> Option<Number> {
+    if value.fract().is_zero() {
+        i64::try_from(value.trunc().mantissa() / 10i128.pow(value.scale()))
+            .ok()
+            .map(Number::from)
+    } else {
+        value.to_string().parse::<f64>().ok().and_then(Number::from_f64)
+    }
 }
 
 /// A characteristic value typed as a number, a boolean or a string.

@@ -1,0 +1,363 @@
+//! Google Sheets through the Sheets API v4: a service-account token (a signed JWT exchanged at
+//! the key's own `token_uri`), then two requests whatever the sheet's size — the spreadsheet's
+//! sheets and merged cells, then every wanted sheet's values in one `values:batchGet`.
+//!
+//! The values are handed to the decoder as one JSON document (see
+//! `intake_actors::decode::sheets`), which is also what the task's fingerprint is taken of.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gcp_auth::{CustomServiceAccount, TokenProvider};
+use intake_actors::decode::sheets::{SheetValues, SpreadsheetValues};
+use intake_actors::domain::{TaskFailure, TaskMeta};
+use intake_actors::ports::{FetchedSource, SourceContent};
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use super::fingerprint_bytes;
+
+const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
+
+/// Attempts of one request when Google answers 429 or 5xx, within one task attempt.
+const ATTEMPTS: u32 = 3;
+/// The longest wait a Retry-After is honoured for; longer ones become a task retry.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub struct GoogleSheets {
+    http: reqwest::Client,
+    base_url: String,
+    credentials: Option<PathBuf>,
+    account: OnceCell<Arc<Account>>,
+}
+
+/// A loaded service-account key.
+struct Account {
+    provider: CustomServiceAccount,
+    email: String,
+}
+
+#[derive(Deserialize)]
+struct KeyFile {
+    client_email: String,
+}
+
+#[derive(Deserialize)]
+struct Spreadsheet {
+    #[serde(default)]
+    sheets: Vec<Sheet>,
+}
+
+#[derive(Deserialize)]
+struct Sheet {
+    properties: SheetProperties,
+    #[serde(default)]
+    merges: Vec<GridRange>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SheetProperties {
+    title: String,
+    #[serde(default)]
+    index: usize,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+struct GridRange {
+    #[serde(default)]
+    start_row_index: u32,
+    #[serde(default)]
+    end_row_index: u32,
+    #[serde(default)]
+    start_column_index: u32,
+    #[serde(default)]
+    end_column_index: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchGet {
+    #[serde(default)]
+    value_ranges: Vec<ValueRange>,
+}
+
+#[derive(Deserialize)]
+struct ValueRange {
+    range: String,
+    #[serde(default)]
+    values: Vec<Vec<serde_json::Value>>,
+}
+
+/// The spreadsheet id in a Google Sheets URL, or the id itself.
+pub fn spreadsheet_id(reference: &str) -> Option<String> {
+    let reference = reference.trim();
+    let id = match reference.find("/spreadsheets/d/") {
+        Some(i) => reference[i + "/spreadsheets/d/".len()..]
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or(""),
+        None => reference,
+    };
+    let valid = id.len() >= 10 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then(|| id.to_owned())
+}
+
+/// A sheet name quoted for an A1 range: `'It''s'`.
+fn quoted(title: &str) -> String {
+    format!("'{}'", title.replace('\'', "''"))
+}
+
+impl GoogleSheets {
+    pub fn new(http: reqwest::Client, base_url: &str, credentials: Option<PathBuf>) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            credentials,
+            account: OnceCell::new(),
+        }
+    }
+
+    async fn account(&self) -> Result<Arc<Account>, TaskFailure> {
+        self.account
+            .get_or_try_init(|| async {
+                let path = self
+                    .credentials
+                    .clone()
+                    .or_else(|| std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from))
+                    .ok_or_else(|| {
+                        TaskFailure::permanent(
+                            "no Google service-account key: set google_sheets.credentials_file or GOOGLE_APPLICATION_CREDENTIALS",
+                        )
+                    })?;
+                let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
+                    TaskFailure::permanent(format!("cannot read the service-account key {}: {e}", path.display()))
+                })?;
+                let key: KeyFile = serde_json::from_str(&text).map_err(|e| {
+                    TaskFailure::permanent(format!("{} is not a service-account key: {e}", path.display()))
+                })?;
+                let provider = CustomServiceAccount::from_json(&text).map_err(|e| {
+                    TaskFailure::permanent(format!("the service-account key {} is unusable: {e}", path.display()))
+                })?;
+                Ok(Arc::new(Account {
+                    provider,
+                    email: key.client_email,
+                }))
+            })
+            .await
+            .cloned()
+    }
+
+    /// GETs a Sheets API URL as JSON, retrying 429 and 5xx as Google asks.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        account: &Account,
+        id: &str,
+        url: reqwest::Url,
+    ) -> Result<T, TaskFailure> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = account
+                .provider
+                .token(&[SCOPE])
+                .await
+                .map_err(|e| TaskFailure::transient(format!("getting a Google access token: {e}")))?;
+            let response = self
+                .http
+                .get(url.clone())
+                .bearer_auth(token.as_str())
+                .send()
+                .await
+                .map_err(|e| TaskFailure::transient(format!("Google Sheets API: {e}")))?;
+            let status = response.status();
+            if status.is_success() {
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| TaskFailure::transient(format!("Google Sheets API: {e}")))?;
+                return serde_json::from_slice(&body)
+                    .map_err(|e| TaskFailure::transient(format!("Google Sheets API answered unexpectedly: {e}")));
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let message = google_message(response).await;
+            match status.as_u16() {
+                429 | 500..=599 => {
+                    let wait = retry_after.unwrap_or(Duration::from_secs(1 << (attempt - 1)));
+                    if attempt >= ATTEMPTS || wait > MAX_WAIT {
+                        return Err(TaskFailure::transient(format!(
+                            "Google Sheets API answered {status} for spreadsheet {id}: {message}"
+                        )));
+                    }
+                    tracing::warn!(spreadsheet = id, status = status.as_u16(), retry_in_ms = wait.as_millis() as u64, "Google Sheets API is busy; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                403 => {
+                    return Err(TaskFailure::permanent(format!(
+                        "access denied to spreadsheet {id}: share it with {} (Viewer is enough) — {message}",
+                        account.email
+                    )));
+                }
+                404 => {
+                    return Err(TaskFailure::permanent(format!(
+                        "spreadsheet {id} not found: check the URL or id — {message}"
+                    )));
+                }
+                401 => {
+                    return Err(TaskFailure::permanent(format!(
+                        "Google rejected the service account {}: {message}",
+                        account.email
+                    )));
+                }
+                _ => {
+                    return Err(TaskFailure::permanent(format!(
+                        "Google Sheets API answered {status} for spreadsheet {id}: {message}"
+                    )));
+                }
+            }
+        }
+    }
+
+    pub async fn fetch(&self, task: &TaskMeta, reference: &str) -> Result<FetchedSource, TaskFailure> {
+        let id = spreadsheet_id(reference).ok_or_else(|| {
+            TaskFailure::permanent(format!(
+                "{reference:?} is neither a Google Sheets URL nor a spreadsheet id"
+            ))
+        })?;
+        let account = self.account().await?;
+        let api = |path: &str| {
+            reqwest::Url::parse(&format!("{}/v4/spreadsheets/{id}{path}", self.base_url))
+                .map_err(|e| TaskFailure::permanent(format!("google_sheets.api_base_url is not a URL: {e}")))
+        };
+
+        let mut url = api("")?;
+        url.query_pairs_mut()
+            .append_pair("fields", "sheets(properties(sheetId,title,index),merges)");
+        let spreadsheet: Spreadsheet = self.get(&account, &id, url).await?;
+
+        let wanted: Vec<&Sheet> = match &task.source.sheet {
+            Some(name) => {
+                let found = spreadsheet
+                    .sheets
+                    .iter()
+                    .find(|s| s.properties.title == *name || s.properties.title.trim().eq_ignore_ascii_case(name.trim()))
+                    .or_else(|| {
+                        name.trim()
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|n| spreadsheet.sheets.iter().find(|s| s.properties.index + 1 == n))
+                    });
+                match found {
+                    Some(sheet) => vec![sheet],
+                    None => {
+                        let titles: Vec<&str> = spreadsheet.sheets.iter().map(|s| s.properties.title.as_str()).collect();
+                        return Err(TaskFailure::permanent(format!(
+                            "no sheet {name:?} in spreadsheet {id} (sheets: {})",
+                            titles.join(", ")
+                        )));
+                    }
+                }
+            }
+            None => spreadsheet.sheets.iter().collect(),
+        };
+        if wanted.is_empty() {
+            return Err(TaskFailure::permanent(format!("spreadsheet {id} has no sheets")));
+        }
+
+        let mut url = api("/values:batchGet")?;
+        {
+            let mut query = url.query_pairs_mut();
+            for sheet in &wanted {
+                let range = match &task.source.range {
+                    Some(cells) => format!("{}!{cells}", quoted(&sheet.properties.title)),
+                    None => quoted(&sheet.properties.title),
+                };
+                query.append_pair("ranges", &range);
+            }
+            query
+                .append_pair("majorDimension", "ROWS")
+                .append_pair("valueRenderOption", "UNFORMATTED_VALUE")
+                .append_pair("dateTimeRenderOption", "FORMATTED_STRING");
+        }
+        let values: BatchGet = self.get(&account, &id, url).await?;
+
+        let document = SpreadsheetValues {
+            spreadsheet_id: id.clone(),
+            sheets: wanted
+                .iter()
+                .zip(values.value_ranges)
+                .map(|(sheet, range)| SheetValues {
+                    title: sheet.properties.title.clone(),
+                    index: sheet.properties.index + 1,
+                    range: range.range,
+                    merges: sheet
+                        .merges
+                        .iter()
+                        .map(|m| {
+                            [
+                                m.start_row_index,
+                                m.end_row_index,
+                                m.start_column_index,
+                                m.end_column_index,
+                            ]
+                        })
+                        .collect(),
+                    values: range.values,
+                })
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&document)
+            .map_err(|e| TaskFailure::permanent(format!("encoding the sheet values: {e}")))?;
+        Ok(FetchedSource {
+            fingerprint: fingerprint_bytes(&bytes, task),
+            content: SourceContent::Bytes(bytes),
+            name_hint: format!("google-sheets:{id}"),
+        })
+    }
+}
+
+/// Google's own error message, from its JSON error body.
+async fn google_message(response: reqwest::Response) -> String {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Detail,
+    }
+    #[derive(Deserialize)]
+    struct Detail {
+        message: String,
+    }
+    let text = response.text().await.unwrap_or_default();
+    serde_json::from_str::<Body>(&text)
+        .map(|b| b.error.message)
+        .unwrap_or_else(|_| text.chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_come_from_urls_or_stand_alone() {
+        let id = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms";
+        assert_eq!(
+            spreadsheet_id(&format!("https://docs.google.com/spreadsheets/d/{id}/edit#gid=0")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(spreadsheet_id(id).as_deref(), Some(id));
+        assert_eq!(spreadsheet_id("../../etc/passwd"), None);
+        assert_eq!(spreadsheet_id("short"), None);
+    }
+
+    #[test]
+    fn sheet_names_are_quoted_for_ranges() {
+        assert_eq!(quoted("Прайс"), "'Прайс'");
+        assert_eq!(quoted("It's"), "'It''s'");
+    }
+}

@@ -1,0 +1,332 @@
+//! Google Sheets against a local stand-in for Google: a token endpoint that checks the
+//! service account's signed JWT, and the Sheets API v4 answering with the shapes of Google's
+//! documentation (spreadsheets.get, spreadsheets.values.batchGet, error bodies).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+/// JWT segments are base64url; Google accepts them padded or not, and so does this fake.
+const JWT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+use intake_actors::domain::{SourceConfig, TaskStatus};
+
+use crate::helpers::TestEnv;
+
+const SERVICE_ACCOUNT: &str = "intake@project.iam.gserviceaccount.com";
+const SHEET_ID: &str = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms";
+const PRIVATE_ID: &str = "1PrivateSheetPrivateSheetPrivateSheet0000";
+const BUSY_ID: &str = "1BusySheetBusySheetBusySheetBusySheet00000";
+
+/// What the fake Google saw.
+#[derive(Default)]
+struct Seen {
+    tokens: AtomicUsize,
+    api_calls: AtomicUsize,
+    busy_answered: AtomicUsize,
+    bad_tokens: AtomicUsize,
+    paths: Mutex<Vec<String>>,
+}
+
+struct Google {
+    public_key: Vec<u8>,
+    token_uri: String,
+    seen: Seen,
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
+}
+
+fn error(status: StatusCode, code: u16, message: &str, name: &str) -> Response {
+    json(
+        status,
+        serde_json::json!({"error": {"code": code, "message": message, "status": name}}),
+    )
+}
+
+/// The OAuth token endpoint: a JWT bearer grant signed with the service account's key.
+async fn token(State(google): State<Arc<Google>>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url_pairs(&String::from_utf8_lossy(&body));
+    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        return error(StatusCode::BAD_REQUEST, 400, "unsupported_grant_type", "INVALID_ARGUMENT");
+    }
+    let Some(jwt) = form.get("assertion") else {
+        return error(StatusCode::BAD_REQUEST, 400, "missing assertion", "INVALID_ARGUMENT");
+    };
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let verified = parts.len() == 3
+        && JWT_BASE64.decode(parts[2]).is_ok_and(|signature| {
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &google.public_key)
+                .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+                .is_ok()
+        });
+    let claims: serde_json::Value = JWT_BASE64
+        .decode(parts.get(1).copied().unwrap_or(""))
+        .ok()
+        .and_then(|c| serde_json::from_slice(&c).ok())
+        .unwrap_or_default();
+    let valid = verified
+        && claims["iss"] == SERVICE_ACCOUNT
+        && claims["aud"] == google.token_uri.as_str()
+        && claims["scope"] == "https://www.googleapis.com/auth/spreadsheets.readonly";
+    if !valid {
+        eprintln!("fake google rejected a token request: signature verified {verified}, claims {claims}");
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+        );
+    }
+    let n = google.seen.tokens.fetch_add(1, Ordering::SeqCst);
+    json(
+        StatusCode::OK,
+        serde_json::json!({"access_token": format!("ya29.fake-{n}"), "expires_in": 3599, "token_type": "Bearer"}),
+    )
+}
+
+fn url_pairs(query: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+fn authorised(google: &Google, headers: &HeaderMap) -> bool {
+    let ok = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ya29.fake-"));
+    if !ok {
+        google.seen.bad_tokens.fetch_add(1, Ordering::SeqCst);
+    }
+    ok
+}
+
+/// `GET /v4/spreadsheets/{id}` and `GET /v4/spreadsheets/{id}/values:batchGet`.
+async fn spreadsheet(
+    State(google): State<Arc<Google>>,
+    Path(rest): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    google.seen.api_calls.fetch_add(1, Ordering::SeqCst);
+    google.seen.paths.lock().unwrap().push(rest.clone());
+    if !authorised(&google, &headers) {
+        return error(StatusCode::UNAUTHORIZED, 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED");
+    }
+    let (id, values) = match rest.strip_suffix("/values:batchGet") {
+        Some(id) => (id.to_owned(), true),
+        None => (rest.clone(), false),
+    };
+    match id.as_str() {
+        PRIVATE_ID => return error(StatusCode::FORBIDDEN, 403, "The caller does not have permission", "PERMISSION_DENIED"),
+        BUSY_ID if google.seen.busy_answered.fetch_add(1, Ordering::SeqCst) == 0 => {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                429,
+                "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute per user'",
+                "RESOURCE_EXHAUSTED",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, "1".parse().unwrap());
+            return response;
+        }
+        SHEET_ID | BUSY_ID => {}
+        _ => return error(StatusCode::NOT_FOUND, 404, "Requested entity was not found.", "NOT_FOUND"),
+    }
+    if !values {
+        return json(StatusCode::OK, serde_json::json!({
+            "sheets": [
+                {"properties": {"sheetId": 0, "title": "Прайс", "index": 0, "sheetType": "GRID",
+                                "gridProperties": {"rowCount": 1000, "columnCount": 26}},
+                 "merges": [{"sheetId": 0, "startRowIndex": 1, "endRowIndex": 2, "startColumnIndex": 3, "endColumnIndex": 5}]},
+                {"properties": {"sheetId": 7, "title": "Notes", "index": 1, "sheetType": "GRID",
+                                "gridProperties": {"rowCount": 1000, "columnCount": 26}}}
+            ]
+        }));
+    }
+    let ranges: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "ranges")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let value_ranges: Vec<serde_json::Value> = ranges
+        .iter()
+        .map(|range| {
+            if range.starts_with("'Прайс'") {
+                // A title row, a split header with a merged group, a category row, ragged rows
+                // (trailing empty cells omitted), an empty row, numbers as numbers.
+                serde_json::json!({
+                    "range": "'Прайс'!A1:F12",
+                    "majorDimension": "ROWS",
+                    "values": [
+                        ["Прайс-лист ООО «Ромашка» на 01.12.2026"],
+                        ["Артикул", "Наименование", "Ед. изм.", "Цена"],
+                        ["", "", "", "Розница", "Опт"],
+                        ["Молотки"],
+                        ["00123", "Молоток слесарный 500 г", "шт", 450, 380.5],
+                        ["00124", "Молоток-гвоздодёр", "шт", 620, 540],
+                        [],
+                        ["Отвёртки"],
+                        ["00200", "Отвёртка PH2", "шт", 120, "по запросу"],
+                        ["00201", "Отвёртка SL5", "шт", 115, 99.9],
+                        ["00202", "Набор отвёрток", "набор"]
+                    ]
+                })
+            } else {
+                serde_json::json!({"range": "'Notes'!A1:A2", "majorDimension": "ROWS", "values": [["Звоните: +7 495 000-00-00"]]})
+            }
+        })
+        .collect();
+    json(StatusCode::OK, serde_json::json!({"spreadsheetId": id, "valueRanges": value_ranges}))
+}
+
+/// Starts the fake Google and writes a service-account key that points at it.
+async fn fake_google(dir: &std::path::Path) -> (Arc<Google>, SocketAddr, std::path::PathBuf) {
+    let key = KeyPair::generate(KeySize::Rsa2048).expect("an RSA key");
+    let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key).expect("pkcs8");
+    let pem_body = STANDARD.encode(pkcs8.as_ref());
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        pem_body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\n")
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let token_uri = format!("http://{addr}/token");
+    let google = Arc::new(Google {
+        public_key: key.public_key().as_ref().to_vec(),
+        token_uri: token_uri.clone(),
+        seen: Seen::default(),
+    });
+    let app = Router::new()
+        .route("/token", post(token))
+        .route("/v4/spreadsheets/{*rest}", get(spreadsheet))
+        .with_state(google.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let key_file = dir.join("service-account.json");
+    std::fs::write(
+        &key_file,
+        serde_json::json!({
+            "type": "service_account",
+            "project_id": "project",
+            "private_key_id": "0123456789abcdef",
+            "private_key": pem,
+            "client_email": SERVICE_ACCOUNT,
+            "client_id": "100000000000000000000",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_uri,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    (google, addr, key_file)
+}
+
+async fn env_with_google() -> (TestEnv, Arc<Google>) {
+    let dir = crate::helpers::TestDir::new();
+    let (google, addr, key) = fake_google(&dir.0).await;
+    let base = format!("http://{addr}");
+    let key = key.display().to_string();
+    let env = TestEnv::with(&[
+        ("INTAKE__GOOGLE_SHEETS__API_BASE_URL", base.as_str()),
+        ("INTAKE__GOOGLE_SHEETS__CREDENTIALS_FILE", key.as_str()),
+        ("INTAKE__RETRY__DELAYS_MS", "50"),
+    ])
+    .await;
+    std::mem::forget(dir); // the key must outlive the env; the temp dir is small
+    (env, google)
+}
+
+fn sheet_message(env: &TestEnv, spreadsheet: &str, sheet: Option<&str>) -> intake_actors::domain::TaskMessage {
+    let mut message = env.message("Ромашка", "google_sheets", std::path::Path::new("unused"));
+    message.source_config = SourceConfig {
+        spreadsheet: Some(spreadsheet.to_owned()),
+        sheet: sheet.map(str::to_owned),
+        ..Default::default()
+    };
+    message
+}
+
+#[tokio::test]
+async fn a_shared_sheet_is_read_with_two_api_calls_and_mapped() {
+    let (env, google) = env_with_google().await;
+    let worker = env.worker().await;
+    let url = format!("https://docs.google.com/spreadsheets/d/{SHEET_ID}/edit#gid=0");
+    let message = sheet_message(&env, &url, None);
+    env.enqueue(&message).await;
+    let result = env.result(message.task_id, Duration::from_secs(60)).await;
+
+    assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
+    assert_eq!((result.counts.rows_stored, result.counts.rows_rejected), (3, 2), "{result:?}");
+    assert_eq!(google.seen.api_calls.load(Ordering::SeqCst), 2, "metadata and one batchGet");
+    assert_eq!(google.seen.tokens.load(Ordering::SeqCst), 1);
+    assert_eq!(google.seen.bad_tokens.load(Ordering::SeqCst), 0);
+
+    let (price, characteristics): (String, serde_json::Value) = sqlx::query_as(
+        "SELECT current_price::text, characteristics FROM supplier_items WHERE supplier_sku = '00123'",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    // The wholesale price wins; the retail one is kept; the category row and sheet are noted.
+    assert_eq!(price, "380.50");
+    assert_eq!(characteristics["Цена Розница"], 450);
+    assert_eq!(characteristics["category"], "Молотки");
+    assert_eq!(characteristics["sheet"], "Прайс");
+    assert_eq!(characteristics["unit"], "шт");
+    let reasons: Vec<(i32, String)> = sqlx::query_as("SELECT row_number, error_type FROM parsing_logs ORDER BY 1")
+        .fetch_all(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(reasons, [(9, "price_on_request".to_owned()), (11, "missing_price".to_owned())]);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_read_waits_as_google_asks_and_succeeds() {
+    let (env, google) = env_with_google().await;
+    let worker = env.worker().await;
+    let message = sheet_message(&env, BUSY_ID, Some("Прайс"));
+    env.enqueue(&message).await;
+    let result = env.result(message.task_id, Duration::from_secs(60)).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
+    assert_eq!(result.attempt, 1, "waited within the attempt, as Retry-After said");
+    assert_eq!(google.seen.busy_answered.load(Ordering::SeqCst), 3, "429, then metadata, then values");
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_sheet_not_shared_is_dead_lettered_with_what_to_do() {
+    let (env, google) = env_with_google().await;
+    let worker = env.worker().await;
+    let private = sheet_message(&env, PRIVATE_ID, None);
+    let missing = sheet_message(&env, "1MissingMissingMissingMissingMissing00000", None);
+    env.enqueue(&private).await;
+    env.enqueue(&missing).await;
+
+    let denied = env.result(private.task_id, Duration::from_secs(60)).await;
+    assert_eq!(denied.status, TaskStatus::DeadLettered);
+    assert_eq!(denied.attempt, 1, "permanent: no retries");
+    let error = denied.error.unwrap_or_default();
+    assert!(error.contains(&format!("share it with {SERVICE_ACCOUNT}")), "{error}");
+
+    let not_found = env.result(missing.task_id, Duration::from_secs(60)).await;
+    assert_eq!(not_found.status, TaskStatus::DeadLettered);
+    assert!(not_found.error.unwrap_or_default().contains("not found"));
+    assert_eq!(google.seen.bad_tokens.load(Ordering::SeqCst), 0);
+    worker.stop().await;
+}
