@@ -3,6 +3,7 @@
 
 mod cli;
 mod crash;
+mod fixtures;
 mod google;
 mod helpers;
 mod ingest;
@@ -11,3 +12,4 @@ mod reference;
 mod retries;
 mod schema;
 mod servers;
+mod workbook;

@@ -96,9 +96,15 @@ fn cell(value: serde_json::Value) -> Cell {
 
 /// The 1-based row and 0-based column where an A1 range starts: `'S'!B3:F9` → (3, 1).
 fn range_start(range: &str) -> (u32, usize) {
-    let cells = range.rsplit_once('!').map_or(range, |(_, c)| c);
+    // Without `!` the range is a sheet name alone: its values start at A1.
+    let Some((_, cells)) = range.rsplit_once('!') else {
+        return (1, 0);
+    };
     let start = cells.split(':').next().unwrap_or("");
     let letters: String = start.chars().take_while(char::is_ascii_alphabetic).collect();
+    if letters.len() > 3 {
+        return (1, 0);
+    }
     let digits: String = start.chars().skip(letters.len()).take_while(char::is_ascii_digit).collect();
     let column = letters
         .bytes()

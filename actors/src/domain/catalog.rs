@@ -38,8 +38,9 @@ fn checked_text(raw: &str, max_chars: usize) -> Result<String, TextError> {
     if chars > max_chars {
         return Err(TextError::TooLong { chars, max_chars });
     }
-    if text.chars().any(|c| c.is_control() && c != '\t') {
-        // Tabs survive in names; other control characters are a sign of a broken export.
+    if text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        // Line breaks and tabs are text (a quoted csv field may hold them); other control
+        // characters are the sign of a broken export.
         return Err(TextError::ControlCharacter);
     }
     Ok(text.to_owned())

@@ -48,6 +48,7 @@ pub struct TableReader<'a, E: FnMut(RowChunk) -> ControlFlow<()>> {
     emit: E,
     state: Option<TableState>,
     tables: usize,
+    empty_tables: usize,
     stopped: bool,
     summary: ReadSummary,
 }
@@ -66,6 +67,7 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
             emit,
             state: None,
             tables: 0,
+            empty_tables: 0,
             stopped: false,
             summary: ReadSummary::default(),
         }
@@ -75,7 +77,7 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
     pub fn finish(mut self) -> Result<ReadSummary, String> {
         self.end_table();
         if self.summary.layouts.is_empty() {
-            let why = if self.tables == 0 || self.summary.skipped.is_empty() {
+            let why = if self.tables == self.empty_tables || self.summary.skipped.is_empty() {
                 "the source is empty".to_owned()
             } else {
                 self.summary.skipped.join("; ")
@@ -129,6 +131,7 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
             .as_ref()
             .map_or_else(|| "the table".to_owned(), |n| format!("sheet {n:?}"));
         if rows.iter().all(|r| r.non_empty() == 0) {
+            self.empty_tables += 1;
             self.summary.skipped.push(format!("{label}: it is empty"));
             self.state = Some(TableState::Skipping);
             return;

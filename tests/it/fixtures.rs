@@ -1,0 +1,428 @@
+//! Price lists as wholesalers send them — title blocks, category rows, merged headers, Russian
+//! and Ukrainian headers, Windows-1251, semicolons, locale numbers, currency signs, no header,
+//! no SKU, duplicate header names, broken files — each with the mapping and the counts it must
+//! give.
+
+use std::path::{Path, PathBuf};
+
+use intake_actors::domain::{Field, Origin, TaskMeta, TaskStatus};
+use intake_actors::mapping::Role;
+use intake_actors::pipeline::Outcome;
+
+use crate::helpers::TestEnv;
+use crate::workbook::{SheetSpec, X, write};
+
+enum Expect {
+    /// Completes with this many rows stored and rejected.
+    Stored(u64, u64),
+    /// Fails permanently with a message containing this.
+    Fails(&'static str),
+}
+
+struct Fixture {
+    file: &'static str,
+    parser: &'static str,
+    sheet: Option<&'static str>,
+    /// Per table read: (field, header) pairs the mapping must contain.
+    mapping: Vec<Vec<(Field, &'static str)>>,
+    expect: Expect,
+}
+
+fn csv(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Writes every fixture into `dir`.
+fn write_all(dir: &Path) {
+    let (cp1251, _, _) = encoding_rs::WINDOWS_1251.encode(
+        "ООО \"Инструмент-Опт\";;;\r\nПрайс-лист от 01.11.2026;;;\r\n;;;\r\n\
+         Артикул;Наименование;Цена, руб.;Остаток\r\n\
+         A-001;Молоток слесарный 500 г;1 234,50;12\r\n\
+         A-002;Отвертка крестовая PH2;89,90;150\r\n\
+         A-003;Клещи переставные;\"2 345,00\";0\r\n\
+         A-004;Уровень 60 см;;5\r\n\
+         A-005;Рулетка 5 м;по запросу;3\r\n",
+    );
+    std::fs::write(dir.join("title_block_cp1251.csv"), cp1251).unwrap();
+    csv(
+        dir,
+        "categories_bom.csv",
+        "\u{feff}SKU,Product name,Unit price,Color\n\
+         Power tools,,,\n\
+         PT-1,Cordless drill 18V,129.99,blue\n\
+         PT-2,Angle grinder,\"1,249.00\",green\n\
+         SKU,Product name,Unit price,Color\n\
+         Hand tools,,,\n\
+         HT-1,Claw hammer,19.5,red\n\
+         HT-2,Screwdriver set,$24.90,black\n\
+         Total,,1423.39,\n",
+    );
+    csv(
+        dir,
+        "currencies.csv",
+        "sku,name,price\nC1,Item one,$12.99\nC2,Item two,\"12,5 руб.\"\nC3,Item three,12.00 BYN\n\
+         C4,Item four,\"€ 9,99\"\nC5,Item five,-5\nC6,Item six,abc\nC7,Item seven,0\nC8,Item eight,99999999999\n",
+    );
+    csv(dir, "no_sku.csv", "№,Наименование,Цена\n1,Молоток,350\n2,Отвертка,120\n3,Клещи,410\n4,молоток ,360\n");
+    csv(
+        dir,
+        "headerless.csv",
+        "A-100,Молоток слесарный 500 г,350.00\nA-101,Отвертка крестовая PH2,120.50\n\
+         A-102,Клещи переставные 250 мм,410.90\nA-103,Рулетка 5 м,199.99\n",
+    );
+    csv(dir, "empty.csv", "");
+    csv(dir, "header_only.csv", "SKU,Name,Price\n");
+    csv(dir, "duplicate_headers.csv", "SKU,Name,Price,Color,Color\nD1,Mug,3.50,white,blue\nD2,Cup,2.00,red,\n");
+    csv(
+        dir,
+        "ukrainian.tsv",
+        "Артикул\tНайменування\tЦіна\tОд. вим.\nU-1\tМолоток\t150,00 грн\tшт\nU-2\tКліщі\t230,00 грн\tшт\n",
+    );
+    csv(
+        dir,
+        "multiline.csv",
+        "Code|Description|Price\n\"X-1\"|\"Bolt M6,\nzinc plated\"|0.15\nX-2|Nut M6|0.05\n",
+    );
+    csv(dir, "no_price.csv", "SKU,Name,Color\nN1,Widget,red\nN2,Gadget,blue\n");
+
+    let merged = SheetSpec {
+        name: "Прайс",
+        rows: vec![
+            vec![X::Text("Прайс-лист ООО «Ромашка»")],
+            vec![X::Text("Код"), X::Text("Товар"), X::Text("Поступление"), X::Text("Цена"), X::Empty],
+            vec![X::Empty, X::Empty, X::Empty, X::Text("Розница"), X::Text("Опт")],
+            vec![X::Text("00123"), X::Text("Болт М6"), X::Date(46330.0), X::Num(12.0), X::Num(9.5)],
+            vec![X::Text("00124"), X::Text("Гайка М6"), X::Date(46331.0), X::Num(4.0), X::Num(3.1)],
+            vec![X::Num(125.0), X::Text("Шайба"), X::Empty, X::Num(1.0), X::Text("по запросу")],
+        ],
+        merged: vec!["D2:E2", "A2:A3", "B2:B3"],
+    };
+    write(&dir.join("merged_header.xlsx"), std::slice::from_ref(&merged));
+    let full = std::fs::read(dir.join("merged_header.xlsx")).unwrap();
+    std::fs::write(dir.join("truncated.xlsx"), &full[..full.len() / 2]).unwrap();
+    write(
+        &dir.join("two_sheets.xlsx"),
+        &[
+            SheetSpec {
+                name: "Инструмент",
+                rows: vec![
+                    vec![X::Text("Артикул"), X::Text("Наименование"), X::Text("Цена")],
+                    vec![X::Text("T-1"), X::Text("Молоток"), X::Num(350.0)],
+                    vec![X::Text("T-2"), X::Text("Клещи"), X::Num(410.9)],
+                ],
+                merged: vec![],
+            },
+            SheetSpec {
+                name: "Крепёж",
+                rows: vec![
+                    vec![X::Text("Артикул"), X::Text("Наименование"), X::Text("Цена")],
+                    vec![X::Text("F-1"), X::Text("Болт"), X::Num(1.2)],
+                ],
+                merged: vec![],
+            },
+            SheetSpec {
+                name: "Контакты",
+                rows: vec![vec![X::Text("Звоните: +7 495 000-00-00")]],
+                merged: vec![],
+            },
+        ],
+    );
+}
+
+fn fixtures() -> Vec<Fixture> {
+    use Field::*;
+    vec![
+        Fixture {
+            file: "title_block_cp1251.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена, руб."), (Availability, "Остаток")]],
+            expect: Expect::Stored(3, 2),
+        },
+        Fixture {
+            file: "categories_bom.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Product name"), (Price, "Unit price")]],
+            expect: Expect::Stored(4, 0),
+        },
+        Fixture {
+            file: "currencies.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "sku"), (Name, "name"), (Price, "price")]],
+            expect: Expect::Stored(5, 3),
+        },
+        Fixture {
+            file: "no_sku.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Name, "Наименование"), (Price, "Цена")]],
+            expect: Expect::Stored(3, 1),
+        },
+        Fixture {
+            file: "headerless.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "column A"), (Name, "column B"), (Price, "column C")]],
+            expect: Expect::Stored(4, 0),
+        },
+        Fixture {
+            file: "empty.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![],
+            expect: Expect::Fails("the source is empty"),
+        },
+        Fixture {
+            file: "header_only.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(0, 0),
+        },
+        Fixture {
+            file: "duplicate_headers.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "ukrainian.tsv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Найменування"), (Price, "Ціна"), (Unit, "Од. вим.")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "multiline.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Code"), (Name, "Description"), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "no_price.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![],
+            expect: Expect::Fails("no price column"),
+        },
+        Fixture {
+            file: "merged_header.xlsx",
+            parser: "xlsx",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Код"), (Name, "Товар"), (Price, "Цена Опт")]],
+            expect: Expect::Stored(2, 1),
+        },
+        Fixture {
+            file: "two_sheets.xlsx",
+            parser: "xlsx",
+            sheet: None,
+            mapping: vec![
+                vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")],
+                vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")],
+            ],
+            expect: Expect::Stored(3, 0),
+        },
+        Fixture {
+            file: "two_sheets.xlsx",
+            parser: "xlsx",
+            sheet: Some("Крепёж"),
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
+            expect: Expect::Stored(1, 0),
+        },
+        Fixture {
+            file: "truncated.xlsx",
+            parser: "xlsx",
+            sheet: None,
+            mapping: vec![],
+            expect: Expect::Fails("cannot be read"),
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_fixture_maps_and_counts_as_expected() {
+    let env = TestEnv::new().await;
+    write_all(&env.dir.0);
+    let sources = intake::startup::sources(&env.settings).unwrap();
+    let decoders = intake::startup::decoders();
+    for (n, fixture) in fixtures().into_iter().enumerate() {
+        let path = env.dir.0.join(fixture.file);
+        let mut message = env.message(&format!("Supplier {n}"), fixture.parser, &path);
+        message.source_config.sheet = fixture.sheet.map(str::to_owned);
+        let label = format!("{} (sheet {:?})", fixture.file, fixture.sheet);
+
+        let meta = TaskMeta::from_message(message.clone(), Origin::Operator);
+        let preview = intake::preview::preview(sources.clone(), &decoders, env.settings.mapping_options(), &meta, 5).await;
+        match (&fixture.expect, &preview) {
+            (Expect::Fails(why), Err(failure)) => {
+                assert!(failure.message.contains(why), "{label}: {}", failure.message)
+            }
+            (Expect::Fails(_), Ok(_)) => panic!("{label}: preview should fail"),
+            (Expect::Stored(..), Err(failure)) => panic!("{label}: {}", failure.message),
+            (Expect::Stored(..), Ok(preview)) => {
+                assert_eq!(preview.tables.len(), fixture.mapping.len(), "{label}: tables read");
+                for (table, expected) in preview.tables.iter().zip(&fixture.mapping) {
+                    for (field, header) in expected {
+                        let column = table
+                            .columns
+                            .iter()
+                            .find(|c| c.role == Role::Field(*field))
+                            .unwrap_or_else(|| panic!("{label}: no column for {field}: {:?}", table.columns));
+                        assert_eq!(column.header, *header, "{label}: {field}");
+                    }
+                }
+            }
+        }
+
+        match (env.ingest(message.clone()).await, &fixture.expect) {
+            (Outcome::Done(result), Expect::Stored(stored, rejected)) => {
+                assert_eq!(result.status, TaskStatus::Completed, "{label}");
+                assert_eq!(
+                    (result.counts.rows_stored, result.counts.rows_rejected),
+                    (*stored, *rejected),
+                    "{label}: stored and rejected"
+                );
+            }
+            (Outcome::Failed(failure), Expect::Fails(why)) => {
+                assert!(failure.message.contains(why), "{label}: {}", failure.message);
+            }
+            (other, _) => panic!("{label}: unexpected outcome {other:?}"),
+        }
+    }
+
+    // What the fixtures must have stored, beyond counts.
+    let value = |sku: &'static str, key: &'static str| {
+        let pool = env.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, serde_json::Value>(
+                "SELECT characteristics -> $2 FROM supplier_items WHERE supplier_sku = $1",
+            )
+            .bind(sku)
+            .bind(key)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let price = |sku: &'static str| {
+        let pool = env.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT current_price::text FROM supplier_items WHERE supplier_sku = $1")
+                .bind(sku)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(price("A-001").await, "1234.50", "Windows-1251 with locale numbers");
+    assert_eq!(price("PT-2").await, "1249.00");
+    assert_eq!(value("PT-1", "category").await, "Power tools");
+    assert_eq!(value("HT-1", "category").await, "Hand tools");
+    assert_eq!(price("C2").await, "12.50");
+    assert_eq!(value("C3", "currency").await, "BYN");
+    assert_eq!(price("C7").await, "0.00", "a price of 0 is a price");
+    assert_eq!(value("D1", "Color (2)").await, "blue");
+    assert_eq!(value("U-1", "currency").await, "UAH");
+    assert_eq!(price("00123").await, "9.50", "the wholesale price wins; leading zeros stay");
+    assert_eq!(value("00123", "Цена Розница").await, 12);
+    assert_eq!(value("00123", "Поступление").await, "2026-11-04");
+    assert_eq!(value("F-1", "sheet").await, "Крепёж");
+    let derived: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT supplier_sku, characteristics -> 'sku_source' FROM supplier_items WHERE supplier_sku LIKE 'name:%' ORDER BY 1",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(derived.len(), 3);
+    assert_eq!(derived[1].0, "name:молоток");
+    assert_eq!(derived[1].1, "derived_from_name");
+    let multiline: String = sqlx::query_scalar("SELECT name FROM supplier_items WHERE supplier_sku = 'X-1'")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(multiline, "Bolt M6,\nzinc plated");
+    let task_error: i64 = env
+        .db
+        .count("SELECT count(*) FROM parsing_logs WHERE error_type = 'task_error' AND row_number IS NULL")
+        .await;
+    assert!(task_error >= 1, "a list without a price column is logged as a task error");
+}
+
+#[tokio::test]
+async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
+    let env = TestEnv::new().await;
+    let path = env.csv(
+        "list.csv",
+        "Code,Title,Cost,Price\nX1,Widget,1.00,2.00\nX2,Gadget,1.50,по запросу\n",
+    );
+    let out = env
+        .command()
+        .args(["preview", "--parser", "csv", "--json", "--map", "price=D", "--source"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let preview: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let price = preview["tables"][0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"]["value"] == "price")
+        .expect("a price column");
+    assert_eq!(price["header"], "Price", "the manual mapping wins over detection");
+    assert_eq!(price["note"], "manual mapping");
+    assert_eq!(preview["items"][0]["price"], "2.00");
+    assert_eq!(preview["rejections"][0]["error_type"], "price_on_request");
+    assert_eq!(preview["rejections"][0]["row"], 3);
+
+    let text = env
+        .command()
+        .args(["preview", "--parser", "csv", "--source"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("header row 1") && text.contains("→ price"), "{text}");
+    assert_eq!(env.db.count("SELECT count(*) FROM task_runs").await, 0, "preview writes nothing");
+}
+
+#[tokio::test]
+async fn a_list_over_http_is_downloaded_within_its_limits() {
+    use axum::Router;
+    use axum::routing::get;
+    let big = "SKU,Name,Price\n".to_owned() + &"B1,Big,1.00\n".repeat(10_000);
+    let app = Router::new()
+        .route("/prices.csv", get(|| async { "SKU,Name,Price\nH1,Hammer,12.50\nH2,Saw,\n" }))
+        .route("/big.csv", get(move || async move { big }))
+        .route("/gone.csv", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }))
+        .route("/busy.csv", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "later") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let env = TestEnv::with(&[("INTAKE__SOURCES__HTTP_MAX_BYTES", "50000")]).await;
+    let by_url = |file: &str| {
+        let mut m = env.message("Remote", "csv", Path::new("unused"));
+        m.source_config.path = None;
+        m.source_config.url = Some(format!("http://{addr}/{file}"));
+        m
+    };
+
+    let Outcome::Done(result) = env.ingest(by_url("prices.csv")).await else { panic!("download failed") };
+    assert_eq!((result.counts.rows_stored, result.counts.rows_rejected), (1, 1));
+    let Outcome::Failed(too_big) = env.ingest(by_url("big.csv")).await else { panic!("no size limit") };
+    assert!(too_big.message.contains("larger than the 50000 byte limit"), "{}", too_big.message);
+    assert_eq!(too_big.class, intake_actors::domain::FailureClass::Permanent);
+    let Outcome::Failed(gone) = env.ingest(by_url("gone.csv")).await else { panic!() };
+    assert_eq!(gone.class, intake_actors::domain::FailureClass::Permanent);
+    assert!(gone.message.contains("404"), "{}", gone.message);
+    let Outcome::Failed(busy) = env.ingest(by_url("busy.csv")).await else { panic!() };
+    assert_eq!(busy.class, intake_actors::domain::FailureClass::Transient, "503 is worth retrying");
+}
