@@ -1,15 +1,21 @@
-# Build stage: the release binary.
+# syntax=docker/dockerfile:1
+# intake: build the release binary, ship it alone on a slim base as an unprivileged user.
+
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin intake
 
-# Runtime stage: the binary alone, as an unprivileged user.
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin intake
 COPY --from=build /src/target/release/intake /usr/local/bin/intake
+COPY config/default.toml /etc/intake/intake.toml
 USER intake
-ENTRYPOINT []
-CMD ["intake", "worker"]
+ENV INTAKE__HTTP__BIND=0.0.0.0:9464
+EXPOSE 9464
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 CMD ["intake", "health"]
+ENTRYPOINT ["intake", "--config", "/etc/intake/intake.toml"]
+CMD ["worker"]

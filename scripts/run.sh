@@ -8,7 +8,7 @@ bash scripts/services.sh
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/intake}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 
-cargo build --release --quiet --bin intake
+cargo build --release --locked --bin intake
 intake=target/release/intake
 
 "$intake" migrate up

@@ -58,6 +58,29 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Exit 0 if the worker of this machine answers on its health listener, 1 otherwise.
+    Health {
+        /// Also require PostgreSQL and Redis to answer (readiness rather than liveness).
+        #[arg(long)]
+        ready: bool,
+    },
+    /// Create the database roles: a migrator that owns the schema, a worker that only reads
+    /// and writes rows. Run once, with DATABASE_URL of an administrator.
+    Roles(RolesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolesArgs {
+    #[arg(long, default_value = "intake_migrator")]
+    pub migrator: String,
+    #[arg(long, default_value = "intake_worker")]
+    pub worker: String,
+    /// The environment variable holding the migrator's password (the role can log in only with one).
+    #[arg(long, value_name = "VAR", default_value = "INTAKE_MIGRATOR_PASSWORD")]
+    pub migrator_password_env: String,
+    /// The environment variable holding the worker's password.
+    #[arg(long, value_name = "VAR", default_value = "INTAKE_WORKER_PASSWORD")]
+    pub worker_password_env: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,17 +271,22 @@ impl SourceArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
-    intake::telemetry::init(&settings.log);
+    let telemetry = intake::telemetry::init(&settings.log, &settings.telemetry)?;
     let secrets = Secrets::from_env();
-    match cli.command {
+    let result = match cli.command {
         Command::Migrate { action } => migrate(&settings, &secrets, action).await,
+        Command::Roles(args) => roles(&secrets, args).await,
         Command::Worker => worker(&settings, &secrets).await,
-        Command::Enqueue(args) => enqueue(&settings, &secrets, args).await,
+        Command::Enqueue(args) => enqueue(&settings, &secrets, &telemetry, args).await,
         Command::Ingest(args) => ingest(&settings, &secrets, args).await,
         Command::Preview(args) => preview(&settings, args).await,
         Command::Dlq { action } => dlq(&settings, &secrets, action).await,
         Command::Queue { action } => queue(&settings, &secrets, action).await,
-    }
+        Command::Health { ready } => health(&settings, ready).await,
+    };
+    // Flushing spans blocks on the exporter's own thread; keep it off the runtime.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    result
 }
 
 async fn connect_db(settings: &Settings, secrets: &Secrets) -> anyhow::Result<sqlx::PgPool> {
@@ -372,14 +400,28 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn enqueue(settings: &Settings, secrets: &Secrets, args: EnqueueArgs) -> anyhow::Result<ExitCode> {
+async fn enqueue(
+    settings: &Settings,
+    secrets: &Secrets,
+    telemetry: &intake::telemetry::Telemetry,
+    args: EnqueueArgs,
+) -> anyhow::Result<ExitCode> {
     let mut message = args
         .source
         .message(&args.supplier, args.max_retries.unwrap_or(settings.retry.max_retries))?;
     message.expires_at = args
         .expires_in
         .map(|d| message.enqueued_at + chrono::Duration::from_std(d).unwrap_or_default());
-    message.traceparent = args.traceparent;
+    // The producer's trace: given, or this command's own when traces are exported.
+    let span = tracing::info_span!("enqueue", task_id = %message.task_id, supplier = %message.supplier_name);
+    if let Some(traceparent) = &args.traceparent {
+        intake_actors::ports::TaskTracing::continue_trace(&intake::telemetry::TraceContext, &span, traceparent);
+    }
+    message.traceparent = match args.traceparent {
+        Some(given) if !telemetry.exporting() => Some(given),
+        other => intake::telemetry::current_traceparent(&span).or(other),
+    };
+    let _entered = span.enter();
     message.validate().map_err(anyhow::Error::msg)?;
     let queue = connect_queue(settings, secrets).await?;
     queue.enqueue(&message).await.context("enqueueing the task")?;
@@ -444,6 +486,51 @@ async fn preview(settings: &Settings, args: PreviewArgs) -> anyhow::Result<ExitC
             Ok(ExitCode::from(TASK_FAILED))
         }
     }
+}
+
+async fn health(settings: &Settings, ready: bool) -> anyhow::Result<ExitCode> {
+    let bind = settings.http.bind.trim();
+    if bind.is_empty() {
+        bail!("http.bind is empty: this worker has no health listener");
+    }
+    // A worker listening on every interface answers on the loopback one.
+    let address = bind.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let path = if ready { "readyz" } else { "healthz" };
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
+    match client.get(format!("http://{address}/{path}")).send().await {
+        Ok(response) if response.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(response) => {
+            eprintln!("unhealthy: {} {}", response.status(), response.text().await.unwrap_or_default().trim());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("unhealthy: no answer on {address}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn roles(secrets: &Secrets, args: RolesArgs) -> anyhow::Result<ExitCode> {
+    let url = secrets.database()?;
+    let pool = intake::store::pool(url, &intake::settings::DatabaseSettings {
+        max_connections: 2,
+        acquire_timeout_ms: 10_000,
+        max_rows_per_second: 0,
+    })?;
+    let password = |var: &str| std::env::var(var).ok().filter(|p| !p.is_empty());
+    intake::store::roles::create(
+        &pool,
+        &intake::store::roles::Roles {
+            migrator: args.migrator.clone(),
+            migrator_password: password(&args.migrator_password_env),
+            worker: args.worker.clone(),
+            worker_password: password(&args.worker_password_env),
+        },
+    )
+    .await
+    .with_context(|| format!("creating roles on {}", url.redacted()))?;
+    println!("roles {} (owns the schema) and {} (rows only) are ready", args.migrator, args.worker);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqAction) -> anyhow::Result<ExitCode> {

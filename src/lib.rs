@@ -10,10 +10,13 @@
 //! - [`sources`]: local files, downloads and Google Sheets.
 //! - [`preview`]: how a source would be read, without side effects.
 //! - [`startup`]: building a worker or a one-off ingestion from settings.
+//! - [`http`]: health checks and Prometheus metrics.
+//! - [`telemetry`]: logs and OpenTelemetry traces.
 
 pub mod settings;
 pub mod sources;
 pub mod startup;
+pub mod http;
 pub mod preview;
 pub mod queue;
 pub mod store;

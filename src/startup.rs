@@ -15,6 +15,7 @@ use crate::queue::RedisQueue;
 use crate::settings::{Settings, ms};
 use crate::sources::Sources;
 use crate::store::PgCatalog;
+use crate::telemetry::TraceContext;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -26,6 +27,8 @@ pub enum StartupError {
     Queue(String),
     #[error("the pipeline stopped: its supervisor gave up after too many actor restarts")]
     Escalated,
+    #[error("the health and metrics listener cannot bind {bind}: {error}")]
+    Listener { bind: String, error: std::io::Error },
 }
 
 /// The decoders of this build, by parser type.
@@ -44,6 +47,7 @@ fn ports(settings: &Settings, pool: PgPool, decoders: DecoderRegistry) -> Result
         catalog: Arc::new(PgCatalog::new(pool)),
         sources: sources(settings)?,
         decoders,
+        tracing: Arc::new(TraceContext),
     })
 }
 
@@ -52,6 +56,7 @@ pub struct Worker {
     pipeline: Pipeline,
     queue: RedisQueue,
     grace: Duration,
+    http: Option<std::net::SocketAddr>,
 }
 
 impl Worker {
@@ -65,23 +70,42 @@ impl Worker {
             .ensure_group()
             .await
             .map_err(|e| StartupError::Queue(e.to_string()))?;
-        let ports = ports(settings, pool, decoders)?;
+        crate::http::metrics();
+        let ports = ports(settings, pool.clone(), decoders)?;
         let pipeline = Pipeline::start(
             settings.pipeline_config(),
             ports,
             Some((Arc::new(queue.clone()), settings.consumer_settings())),
         )
         .await?;
-        tracing::info!(consumer = queue.consumer_name(), "worker started");
+        let bind = settings.http.bind.trim();
+        let http = if bind.is_empty() {
+            None
+        } else {
+            let address = crate::http::serve(bind, pool, queue.clone(), pipeline.probe())
+                .await
+                .map_err(|error| StartupError::Listener {
+                    bind: bind.to_owned(),
+                    error,
+                })?;
+            Some(address)
+        };
+        tracing::info!(consumer = queue.consumer_name(), http = ?http, "worker started");
         Ok(Self {
             pipeline,
             queue,
             grace: ms(settings.worker.shutdown_grace_ms),
+            http,
         })
     }
 
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// Where the health and metrics listener listens, if it does.
+    pub fn http_address(&self) -> Option<std::net::SocketAddr> {
+        self.http
     }
 
     /// Runs until `shutdown` resolves, then drains: tasks in hand finish within the grace
@@ -91,6 +115,7 @@ impl Worker {
             mut pipeline,
             queue,
             grace,
+            ..
         } = self;
         tokio::select! {
             () = shutdown => {

@@ -317,3 +317,26 @@ impl DecoderRegistry {
         self.decoders.keys()
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tracing
+
+/// Connects a task's span to the trace its producer started, across the queue.
+pub trait TaskTracing: Send + Sync + 'static {
+    /// Makes `span` continue the trace of a W3C `traceparent`; an invalid one is ignored.
+    fn continue_trace(&self, span: &tracing::Span, traceparent: &str);
+    /// The `traceparent` of `span`, so a retry of the task continues the same trace.
+    fn traceparent(&self, span: &tracing::Span) -> Option<String>;
+}
+
+/// Spans that stay in this process (no trace export configured).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalSpans;
+
+impl TaskTracing for LocalSpans {
+    fn continue_trace(&self, _span: &tracing::Span, _traceparent: &str) {}
+
+    fn traceparent(&self, _span: &tracing::Span) -> Option<String> {
+        None
+    }
+}

@@ -145,7 +145,7 @@ impl RedisQueue {
         let reader = build().map_err(|e| redis_error("config", &e))?;
         for c in [&client, &reader] {
             // The connection task keeps running (and reconnecting) on its own.
-            let _ = c.init().await.map_err(|e| redis_error("connect", &e))?;
+            drop(c.init().await.map_err(|e| redis_error("connect", &e))?);
         }
         let consumer = format!(
             "{}-{}-{}",
@@ -400,7 +400,9 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "worker".into())
 }
 
-/// `[id, [field, value, …]]` entries of a stream reply; a deleted entry has no fields.
+/// `[id, [field, value, …]]` entries of a stream reply; a deleted entry has no fields (`None`).
+/// An entry without a `task` field gets an empty payload, and invalid UTF-8 is replaced, so
+/// that every entry a producer wrote reaches the consumer and is settled — never skipped.
 fn stream_entries(entries: Value) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     for entry in entries.into_array() {
@@ -408,15 +410,18 @@ fn stream_entries(entries: Value) -> Vec<(String, Option<String>)> {
         let Some(id) = parts.next().and_then(|v| v.into_string()) else {
             continue;
         };
-        let mut payload = None;
-        if let Some(fields) = parts.next() {
+        let payload = parts.next().filter(|f| !f.is_null()).map(|fields| {
             let fields = fields.into_array();
-            for pair in fields.chunks(2) {
-                if pair.first().and_then(|f| f.as_str()).as_deref() == Some("task") {
-                    payload = pair.get(1).and_then(|v| v.as_string());
-                }
-            }
-        }
+            fields
+                .chunks(2)
+                .find(|pair| pair.first().and_then(|f| f.as_str()).as_deref() == Some("task"))
+                .and_then(|pair| pair.get(1).cloned())
+                .map(|value| match value.into_owned_bytes() {
+                    Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    None => String::new(),
+                })
+                .unwrap_or_default()
+        });
         out.push((id, payload));
     }
     out
@@ -426,11 +431,7 @@ fn stream_entries(entries: Value) -> Vec<(String, Option<String>)> {
 fn read_reply(reply: Value) -> Vec<(String, Option<String>)> {
     match reply {
         Value::Null => Vec::new(),
-        Value::Map(map) => map
-            .inner()
-            .into_iter()
-            .flat_map(|(_, entries)| stream_entries(entries))
-            .collect(),
+        Value::Map(map) => map.inner().into_values().flat_map(stream_entries).collect(),
         other => other
             .into_array()
             .into_iter()

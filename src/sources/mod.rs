@@ -115,6 +115,20 @@ impl Sources {
             }
         })?;
         let status = response.status();
+        if status.is_redirection() {
+            // What the redirect policy did not follow: another scheme (file:, ftp:) or too many hops.
+            let target = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map_or_else(|| "nowhere".to_owned(), |l| match reqwest::Url::parse(l) {
+                    Ok(url) => redact_query(&url),
+                    Err(_) => l.chars().take(200).collect(),
+                });
+            return Err(TaskFailure::permanent(format!(
+                "downloading {shown}: redirected to {target}; a redirect to another scheme is refused"
+            )));
+        }
         if !status.is_success() {
             let message = format!("downloading {shown}: HTTP {status}");
             return Err(if status.as_u16() == 429 || status.is_server_error() {

@@ -25,6 +25,7 @@ use intake_actors::ports::{ParseSummary, PortError, Staging};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::copy_text::{STAGE_COLUMNS, encode};
@@ -52,7 +53,7 @@ impl PgStaging {
     pub async fn open(pool: PgPool, task: TaskMeta) -> Result<Self, PortError> {
         let (commands, rx) = mpsc::channel(2);
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let session = tokio::spawn(session(pool, task, rx, ready_tx));
+        let session = tokio::spawn(session(pool, task, rx, ready_tx).in_current_span());
         let mut staging = Self {
             commands,
             session: Some(session),

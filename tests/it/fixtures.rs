@@ -401,13 +401,26 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
         .route("/prices.csv", get(|| async { "SKU,Name,Price\nH1,Hammer,12.50\nH2,Saw,\n" }))
         .route("/big.csv", get(move || async move { big }))
         .route("/gone.csv", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }))
-        .route("/busy.csv", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "later") }));
+        .route("/busy.csv", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "later") }))
+        .route("/moved.csv", get(|| async { axum::response::Redirect::temporary("/prices.csv") }))
+        .route("/escape.csv", get(|| async { axum::response::Redirect::temporary("file:///etc/passwd") }))
+        .route(
+            "/slow.csv",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                "SKU,Name,Price\n"
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let env = TestEnv::with(&[("INTAKE__SOURCES__HTTP_MAX_BYTES", "50000")]).await;
+    let env = TestEnv::with(&[
+        ("INTAKE__SOURCES__HTTP_MAX_BYTES", "50000"),
+        ("INTAKE__SOURCES__HTTP_TIMEOUT_MS", "1000"),
+    ])
+    .await;
     let by_url = |file: &str| {
         let mut m = env.message("Remote", "csv", Path::new("unused"));
         m.source_config.path = None;
@@ -425,4 +438,14 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
     assert!(gone.message.contains("404"), "{}", gone.message);
     let Outcome::Failed(busy) = env.ingest(by_url("busy.csv")).await else { panic!() };
     assert_eq!(busy.class, intake_actors::domain::FailureClass::Transient, "503 is worth retrying");
+
+    let mut moved = by_url("moved.csv");
+    moved.supplier_name = intake_actors::domain::SupplierName::new("Moved").unwrap();
+    let Outcome::Done(moved) = env.ingest(moved).await else { panic!("a same-scheme redirect is followed") };
+    assert_eq!(moved.counts.rows_stored, 1);
+    let Outcome::Failed(escape) = env.ingest(by_url("escape.csv")).await else { panic!("followed a redirect to file:") };
+    assert!(escape.message.contains("another scheme"), "{}", escape.message);
+    assert_eq!(escape.class, intake_actors::domain::FailureClass::Permanent);
+    let Outcome::Failed(slow) = env.ingest(by_url("slow.csv")).await else { panic!("no timeout") };
+    assert_eq!(slow.class, intake_actors::domain::FailureClass::Transient, "a timeout is worth retrying");
 }

@@ -75,6 +75,11 @@ impl TestDb {
         db
     }
 
+    /// A fresh database without any table, on the default server.
+    pub async fn empty_on_server() -> Self {
+        Self::empty_on(server_url()).await
+    }
+
     async fn empty_on(server: String) -> Self {
         let name = format!("intake_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&server).await.expect("PostgreSQL is reachable");
@@ -186,6 +191,8 @@ impl TestEnv {
             ("INTAKE__DATABASE__MAX_CONNECTIONS", "6"),
             ("INTAKE__SOURCES__ALLOWED_DIRS", dir.0.to_str().expect("utf-8 temp dir")),
             ("INTAKE__LOG__LEVEL", "warn"),
+            // Workers of parallel tests must not contend for one port.
+            ("INTAKE__HTTP__BIND", "127.0.0.1:0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -260,14 +267,29 @@ impl TestEnv {
 
     /// Starts a worker in this process with the given decoders.
     pub async fn worker_with(&self, decoders: DecoderRegistry) -> RunningWorker {
+        let worker = self.started_worker(decoders).await;
+        self.run_worker(worker)
+    }
+
+    /// A worker with the standard decoders, started but not yet consuming, so a test can ask
+    /// it things (its HTTP address) first.
+    pub async fn worker_started(&self) -> Worker {
+        self.started_worker(startup::decoders()).await
+    }
+
+    async fn started_worker(&self, decoders: DecoderRegistry) -> Worker {
         let pool = intake::store::pool(&SecretUrl::new(self.db.url.clone()), &self.settings.database)
             .expect("pool");
         let queue = RedisQueue::connect(&SecretUrl::new(self.redis_url.clone()), &self.settings.queue, &self.settings.redis)
             .await
             .expect("redis");
-        let worker = Worker::start(&self.settings, pool, queue, decoders)
+        Worker::start(&self.settings, pool, queue, decoders)
             .await
-            .expect("worker starts");
+            .expect("worker starts")
+    }
+
+    /// Runs a started worker until the returned handle stops it.
+    pub fn run_worker(&self, worker: Worker) -> RunningWorker {
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(worker.run_until(async move {
             let _ = stopped.await;

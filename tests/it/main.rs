@@ -8,6 +8,7 @@ mod google;
 mod helpers;
 mod ingest;
 mod message;
+mod operations;
 mod reference;
 mod retries;
 mod schema;

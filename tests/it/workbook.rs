@@ -44,7 +44,7 @@ pub fn write(path: &Path, sheets: &[SheetSpec]) {
     let mut zip = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let mut strings: Vec<&'static str> = Vec::new();
-    let mut index = |s: &'static str, strings: &mut Vec<&'static str>| {
+    let index = |s: &'static str, strings: &mut Vec<&'static str>| {
         strings.iter().position(|x| *x == s).unwrap_or_else(|| {
             strings.push(s);
             strings.len() - 1

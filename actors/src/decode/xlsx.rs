@@ -97,6 +97,7 @@ fn open(source: &FetchedSource) -> Result<Sheets<Input<'_>>, DecodeError> {
             "not a workbook: the file is neither an .xlsx/.ods (zip) nor an .xls; is it a csv? (--parser csv)".into(),
         ));
     }
+    refuse_bombs(input(source)?)?;
     let xlsx_error = match calamine::Xlsx::new(input(source)?) {
         Ok(xlsx) => return Ok(Sheets::Xlsx(xlsx)),
         Err(e) => e,
@@ -108,6 +109,33 @@ fn open(source: &FetchedSource) -> Result<Sheets<Input<'_>>, DecodeError> {
         return Ok(Sheets::Xlsb(xlsb));
     }
     Err(unreadable(xlsx_error))
+}
+
+/// Everything a workbook may expand to. A million-row sheet is a few hundred MB of XML.
+const MAX_EXPANDED_BYTES: u64 = 2 << 30;
+/// Spreadsheet XML compresses some ten times, rarely fifty; deflate tops out near a thousand,
+/// which is what a zip bomb does.
+const MAX_RATIO: u64 = 200;
+
+/// Checks the archive's declared sizes before anything is decompressed. The zip reader never
+/// inflates past a member's declared size, so these bounds hold.
+fn refuse_bombs(archive: Input<'_>) -> Result<(), DecodeError> {
+    let mut zip = zip::ZipArchive::new(archive).map_err(unreadable)?;
+    let mut expanded: u64 = 0;
+    for i in 0..zip.len() {
+        let member = zip.by_index_raw(i).map_err(unreadable)?;
+        let (size, packed) = (member.size(), member.compressed_size().max(1));
+        expanded = expanded.saturating_add(size);
+        if (size > (1 << 20) && size / packed > MAX_RATIO) || expanded > MAX_EXPANDED_BYTES {
+            return Err(DecodeError::Format(format!(
+                "the workbook would expand to over {} MB ({} compressed {}:1): refused as a zip bomb",
+                expanded >> 20,
+                member.name().unwrap_or_default(),
+                size / packed
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn unreadable(e: impl std::fmt::Display) -> DecodeError {

@@ -406,7 +406,7 @@ fn assign_columns(
     }
 
     // Price columns: every column that reads as a price competes; the preference decides.
-    if !fields.contains_key(&Field::Price) {
+    if let std::collections::hash_map::Entry::Vacant(price_slot) = fields.entry(Field::Price) {
         let mut prices: Vec<(usize, f64)> = normalised
             .iter()
             .enumerate()
@@ -428,7 +428,7 @@ fn assign_columns(
                     prices.len()
                 ));
             }
-            fields.insert(Field::Price, winner);
+            price_slot.insert(winner);
             for &(other, confidence) in &prices[1..] {
                 decisions[other].role = Role::OtherPrice(headers[other].trim().to_owned());
                 decisions[other].confidence = confidence;

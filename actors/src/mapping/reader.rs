@@ -207,10 +207,17 @@ fn section_title(layout: &Layout, row: &RawRow) -> Option<String> {
     if !price_empty {
         return None;
     }
-    if let Some(sku) = layout.column_of(Field::Sku).and_then(|i| row.cells.get(i)) {
+    let filled = |field| {
+        layout
+            .column_of(field)
+            .and_then(|i| row.cells.get(i))
+            .filter(|c| !c.is_empty())
+    };
+    if let Some(sku) = filled(Field::Sku) {
         let text = sku.as_text();
-        let code_like = !text.is_empty() && !text.contains(' ') && text.chars().any(|c| c.is_ascii_digit());
-        if code_like {
+        let code_like = !text.contains(' ') && text.chars().any(|c| c.is_ascii_digit());
+        // A code and a name side by side are an item whatever the code looks like.
+        if code_like || filled(Field::Name).is_some() {
             return None;
         }
     }
@@ -328,6 +335,14 @@ mod tests {
             10,
         );
         assert_eq!(chunks[0].rows.len(), 2);
+    }
+
+    #[test]
+    fn a_code_and_a_name_without_price_are_an_item() {
+        let (chunks, _) = feed(&[&["SKU", "Name", "Price"], &["B", "Saw", ""], &["Tools", "", ""], &["C", "Axe", "2"]], 10);
+        let rows: Vec<&DataRow> = chunks.iter().flat_map(|c| &c.rows).collect();
+        assert_eq!(rows.len(), 2, "B is an item, Tools a category");
+        assert_eq!(rows[1].section.as_deref(), Some("Tools"));
     }
 
     #[test]

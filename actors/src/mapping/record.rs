@@ -72,13 +72,13 @@ impl Layout {
             Err(PriceProblem::OnRequest) => {
                 return Err(reject(
                     RejectReason::PriceOnRequest,
-                    format!("price on request ({:?})", price_cell.as_text()),
+                    format!("price on request ({:?})", clip(&price_cell.as_text(), QUOTED_CHARS)),
                 ));
             }
             Err(PriceProblem::NotANumber) => {
                 return Err(reject(
                     RejectReason::InvalidPrice,
-                    format!("cannot read {:?} as a price", price_cell.as_text()),
+                    format!("cannot read {:?} as a price", clip(&price_cell.as_text(), QUOTED_CHARS)),
                 ));
             }
         };
@@ -87,13 +87,13 @@ impl Layout {
             Err(PriceError::Negative) => {
                 return Err(reject(
                     RejectReason::NegativePrice,
-                    format!("the price {:?} is negative", price_cell.as_text()),
+                    format!("the price {:?} is negative", clip(&price_cell.as_text(), QUOTED_CHARS)),
                 ));
             }
             Err(PriceError::TooLarge) => {
                 return Err(reject(
                     RejectReason::PriceOutOfRange,
-                    format!("the price {:?} exceeds 9999999999.99", price_cell.as_text()),
+                    format!("the price {:?} exceeds 9999999999.99", clip(&price_cell.as_text(), QUOTED_CHARS)),
                 ));
             }
         };
@@ -174,9 +174,22 @@ impl Layout {
             } else {
                 key
             };
-            out.insert(key, Value::String(cell.as_text().into_owned()));
+            out.insert(key, Value::String(clip(&cell.as_text(), ROW_DATA_CELL_CHARS)));
         }
         Value::Object(out)
+    }
+}
+
+/// The longest cell text kept in a rejected row's log entry; a hostile file cannot bloat the log.
+const ROW_DATA_CELL_CHARS: usize = 1000;
+/// The longest cell text quoted in an error message.
+const QUOTED_CHARS: usize = 80;
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

@@ -23,7 +23,7 @@ use super::writer::WriterMsg;
 use crate::domain::{
     AttemptError, FailureClass, Origin, TaskFailure, TaskMessage, TaskMeta, TaskResult, TaskStatus,
 };
-use crate::ports::{Catalog, DeadLetter, Delivery, DeliveryId, TaskQueue};
+use crate::ports::{Catalog, DeadLetter, Delivery, DeliveryId, TaskQueue, TaskTracing};
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -89,6 +89,7 @@ pub struct ConsumerArgs {
     pub catalog: Arc<dyn Catalog>,
     pub directory: Directory,
     pub settings: Arc<ConsumerSettings>,
+    pub tracing: Arc<dyn TaskTracing>,
 }
 
 struct InFlight {
@@ -99,6 +100,27 @@ struct InFlight {
     parser: usize,
     writer: usize,
     slot: OwnedSemaphorePermit,
+    /// The task's root span; every actor's work on it happens inside.
+    span: tracing::Span,
+}
+
+/// The span a task runs in; its outcome fields are filled when it ends.
+fn task_span(meta: &TaskMeta, delivery: &DeliveryId) -> tracing::Span {
+    tracing::info_span!(
+        "task",
+        task_id = %meta.task_id,
+        supplier = %meta.supplier_name,
+        parser_type = %meta.parser_type,
+        attempt = meta.attempt,
+        delivery = %delivery,
+        outcome = tracing::field::Empty,
+        rows_seen = tracing::field::Empty,
+        rows_stored = tracing::field::Empty,
+        rows_rejected = tracing::field::Empty,
+        error = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        otel.status_message = tracing::field::Empty,
+    )
 }
 
 pub struct ConsumerState {
@@ -315,8 +337,12 @@ async fn on_delivery(
         return;
     }
 
-    let message = match serde_json::from_str::<TaskMessage>(&delivery.payload)
-        .map_err(|e| format!("malformed task message: {e}"))
+    let parsed = if delivery.payload.is_empty() {
+        Err("malformed task message: the stream entry has no `task` field".to_owned())
+    } else {
+        serde_json::from_str::<TaskMessage>(&delivery.payload).map_err(|e| format!("malformed task message: {e}"))
+    };
+    let message = match parsed
         .and_then(|m| m.validate().map(|()| m).map_err(|e| format!("invalid task message: {e}")))
     {
         Ok(message) => message,
@@ -363,26 +389,27 @@ async fn on_delivery(
         directory.validator(validator_index),
         directory.writer(writer),
     );
+    let span = task_span(&meta, &delivery.id);
+    if let Some(traceparent) = &message.traceparent {
+        state.args.tracing.continue_trace(&span, traceparent);
+    }
     let (done, awaited) = completion();
-    let dispatched = match refs {
-        (Some(p), Some(validator), Some(writer)) => p
-            .send_message(ParserMsg::Parse(TaskJob {
-                meta: meta.clone(),
-                validator,
-                writer,
-                done,
-            }))
-            .is_ok(),
-        _ => false,
-    };
-    tracing::info!(
-        task_id = %meta.task_id,
-        supplier = %meta.supplier_name,
-        parser_type = %meta.parser_type,
-        attempt = meta.attempt,
-        delivery = %delivery.id,
-        "task received"
-    );
+    // Sent inside the task's span: the actors handle the task in it.
+    let dispatched = span.in_scope(|| {
+        tracing::info!("task received");
+        match refs {
+            (Some(p), Some(validator), Some(writer)) => p
+                .send_message(ParserMsg::Parse(TaskJob {
+                    meta: meta.clone(),
+                    validator,
+                    writer,
+                    done,
+                }))
+                .is_ok(),
+            _ => false,
+        }
+    });
+    metrics::gauge!("intake_tasks_in_flight").increment(1.0);
 
     let id = delivery.id.clone();
     let me = myself.clone();
@@ -407,6 +434,7 @@ async fn on_delivery(
             parser,
             writer,
             slot,
+            span,
         },
     );
 }
@@ -428,10 +456,21 @@ async fn on_finished(state: &mut ConsumerState, id: DeliveryId, outcome: Outcome
     let Some(task) = state.in_flight.remove(&id) else {
         return;
     };
+    metrics::gauge!("intake_tasks_in_flight").decrement(1.0);
     let elapsed = task.started.elapsed();
+    metrics::histogram!("intake_task_duration_seconds").record(elapsed.as_secs_f64());
+    let span = task.span.clone();
+    let _entered = span.enter();
     match outcome {
         Outcome::Done(mut result) => {
             result.duration_ms = elapsed.as_millis() as u64;
+            span.record("outcome", result.status.as_str());
+            span.record("rows_seen", result.counts.rows_seen);
+            span.record("rows_stored", result.counts.rows_stored);
+            span.record("rows_rejected", result.counts.rows_rejected);
+            metrics::counter!("intake_tasks_total", "outcome" => result.status.as_str()).increment(1);
+            metrics::counter!("intake_rows_stored_total").increment(result.counts.rows_stored);
+            metrics::counter!("intake_rows_rejected_total").increment(result.counts.rows_rejected);
             tracing::info!(
                 task_id = %result.task_id,
                 supplier = %result.supplier_name,
@@ -481,8 +520,16 @@ async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, task: InFligh
         mut message,
         meta,
         slot,
+        span,
         ..
     } = task;
+    span.record("error", failure.message.as_str());
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_message", failure.message.as_str());
+    // A retry continues this trace, whether or not the producer started one.
+    if message.traceparent.is_none() {
+        message.traceparent = state.args.tracing.traceparent(&span);
+    }
     let error = AttemptError {
         at: Utc::now(),
         attempt: message.attempt(),
@@ -492,8 +539,12 @@ async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, task: InFligh
     message.errors.push(error.clone());
     let retry = failure.class == FailureClass::Transient && message.retry_count < message.max_retries;
     if !retry {
+        span.record("outcome", "dead_lettered");
+        metrics::counter!("intake_tasks_total", "outcome" => "dead_lettered").increment(1);
         return dead_letter_task(state, Some(id), message, meta, failure, slot);
     }
+    span.record("outcome", "retry_scheduled");
+    metrics::counter!("intake_tasks_total", "outcome" => "retry_scheduled").increment(1);
 
     let delays = &state.args.settings.retry_delays;
     let delay = delays
@@ -588,6 +639,9 @@ fn send_to_dlq(
     result: Option<TaskResult>,
     slot: OwnedSemaphorePermit,
 ) {
+    if task.is_none() {
+        metrics::counter!("intake_tasks_total", "outcome" => "malformed").increment(1);
+    }
     let message = DlqMsg::DeadLetter {
         delivery,
         letter,
@@ -666,6 +720,12 @@ async fn on_tick(state: &mut ConsumerState, tick: Tick) {
         Tick::ProbeStore => Ok(()),
         Tick::Stats => match queue.stats().await {
             Ok(stats) => {
+                metrics::gauge!("intake_queue_waiting").set(stats.waiting as f64);
+                metrics::gauge!("intake_queue_pending").set(stats.pending as f64);
+                metrics::gauge!("intake_queue_oldest_pending_seconds")
+                    .set(stats.oldest_pending_idle_ms.unwrap_or(0) as f64 / 1000.0);
+                metrics::gauge!("intake_queue_scheduled_retries").set(stats.scheduled_retries as f64);
+                metrics::gauge!("intake_queue_dead_letters").set(stats.dead_letters as f64);
                 tracing::info!(
                     waiting = stats.waiting,
                     pending = stats.pending,

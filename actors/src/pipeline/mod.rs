@@ -29,7 +29,7 @@ pub use parser::FlowSettings;
 pub use supervisor::RestartBudget;
 
 use crate::domain::{ParserType, TaskFailure, TaskMeta};
-use crate::ports::{Catalog, DecoderRegistry, SourceFetcher, TaskQueue};
+use crate::ports::{Catalog, DecoderRegistry, SourceFetcher, TaskQueue, TaskTracing};
 use consumer::{ConsumerArgs, ConsumerMsg, QueueConsumer};
 use dlq::{DlqActor, DlqArgs};
 use parser::{ParserActor, ParserArgs, ParserMsg, TaskJob};
@@ -56,12 +56,38 @@ pub struct Ports {
     pub catalog: Arc<dyn Catalog>,
     pub sources: Arc<dyn SourceFetcher>,
     pub decoders: DecoderRegistry,
+    pub tracing: Arc<dyn TaskTracing>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("the actors could not start: {0}")]
     Spawn(String),
+}
+
+/// Looks at a running pipeline from elsewhere (a health endpoint).
+#[derive(Clone)]
+pub struct PipelineProbe {
+    supervisor: ActorRef<SupervisorMsg>,
+    directory: Directory,
+    consumer: bool,
+}
+
+impl PipelineProbe {
+    /// Whether the supervisor and every actor of the pipeline are running.
+    pub fn is_healthy(&self) -> bool {
+        self.supervisor.get_status() == ActorStatus::Running
+            && self
+                .directory
+                .all_names(self.consumer)
+                .into_iter()
+                .all(|name| ractor::registry::where_is(name).is_some_and(|c| c.get_status() == ActorStatus::Running))
+    }
+
+    /// How many times the supervisor restarted an actor.
+    pub async fn restarts(&self) -> u64 {
+        ractor::call!(self.supervisor, SupervisorMsg::Restarts).unwrap_or(0)
+    }
 }
 
 /// A running pipeline.
@@ -138,6 +164,7 @@ impl Pipeline {
                     catalog: ports.catalog.clone(),
                     directory: directory.clone(),
                     settings: Arc::new(settings),
+                    tracing: ports.tracing.clone(),
                 },
             ));
         }
@@ -192,19 +219,13 @@ impl Pipeline {
         awaited.outcome().await
     }
 
-    /// Whether the supervisor and every actor of the pipeline are running.
-    pub fn is_healthy(&self) -> bool {
-        self.supervisor.get_status() == ActorStatus::Running
-            && self
-                .directory
-                .all_names(self.consumer)
-                .into_iter()
-                .all(|name| ractor::registry::where_is(name).is_some_and(|c| c.get_status() == ActorStatus::Running))
-    }
-
-    /// How many times the supervisor restarted an actor.
-    pub async fn restarts(&self) -> u64 {
-        ractor::call!(self.supervisor, SupervisorMsg::Restarts).unwrap_or(0)
+    /// A handle that tells whether the pipeline runs, for health checks.
+    pub fn probe(&self) -> PipelineProbe {
+        PipelineProbe {
+            supervisor: self.supervisor.clone(),
+            directory: self.directory.clone(),
+            consumer: self.consumer,
+        }
     }
 
     /// Resolves when the pipeline stops on its own (the supervisor gave up).

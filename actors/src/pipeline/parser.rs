@@ -99,7 +99,7 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
     let begun = writer
         .call(
             |reply| WriterMsg::Begin {
-                meta: meta.clone(),
+                meta: Box::new(meta.clone()),
                 fingerprint: source.fingerprint.clone(),
                 reply,
             },

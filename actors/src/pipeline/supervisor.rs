@@ -174,6 +174,7 @@ impl Actor for Supervisor {
         }
         state.recent.push_back(now);
         state.total_restarts += 1;
+        metrics::counter!("intake_actor_restarts_total", "actor" => actor_kind(&name)).increment(1);
         tracing::warn!(actor = %name, cause = %cause, "restarting actor");
         let cell = (state.children[slot].0.start)(myself.get_cell()).await?;
         state.children[slot].1 = cell;
@@ -193,6 +194,11 @@ impl Actor for Supervisor {
         }
         Ok(())
     }
+}
+
+/// An actor's kind from its name (`1a2b/parser/csv/0` → `parser`), a label of few values.
+fn actor_kind(name: &str) -> String {
+    name.split('/').nth(1).unwrap_or(name).to_owned()
 }
 
 #[cfg(test)]
@@ -221,7 +227,7 @@ mod tests {
     async fn wait_for(name: &str, starts: &std::sync::atomic::AtomicUsize, n: usize) -> ActorRef<()> {
         for _ in 0..500 {
             if starts.load(std::sync::atomic::Ordering::SeqCst) >= n
-                && let Some(cell) = ractor::registry::where_is(name.to_owned())
+                && let Some(cell) = ractor::registry::where_is(name)
             {
                 return cell.into();
             }

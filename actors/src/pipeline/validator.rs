@@ -52,7 +52,10 @@ impl Actor for ValidatorActor {
                 credit,
             } => {
                 let started = std::time::Instant::now();
-                let (items, rejections) = validate(&chunk);
+                let span = tracing::info_span!("validate", task_id = %task, rows = chunk.rows.len(), rejected = tracing::field::Empty);
+                let (items, rejections) = span.in_scope(|| validate(&chunk));
+                span.record("rejected", rejections.len());
+                let _entered = span.enter();
                 drop(chunk);
                 // A stopped writer fails the task when its Finish cannot be delivered either.
                 let _ = writer.send_message(WriterMsg::Stage {

@@ -24,7 +24,8 @@ pub enum Begun {
 
 pub enum WriterMsg {
     Begin {
-        meta: TaskMeta,
+        // Boxed: a task's metadata dwarfs every other message.
+        meta: Box<TaskMeta>,
         fingerprint: Fingerprint,
         reply: RpcReplyPort<Result<Begun, TaskFailure>>,
     },
@@ -110,7 +111,7 @@ impl Actor for DbWriterActor {
                 fingerprint,
                 reply,
             } => {
-                let answer = begin(state, meta, &fingerprint).await;
+                let answer = begin(state, *meta, &fingerprint).await;
                 let _ = reply.send(answer);
             }
             WriterMsg::Stage {
@@ -202,6 +203,7 @@ async fn stage(
     let waiting = Instant::now();
     let staged = staging.stage(items, rejections, credit).await;
     session.staging_wait += waiting.elapsed();
+    metrics::histogram!("intake_db_batch_seconds", "step" => "stage").record(waiting.elapsed().as_secs_f64());
     if let Err(e) = staged {
         tracing::warn!(task_id = %task, error = %e, "staging failed");
         session.failure = Some(e.into());
@@ -226,9 +228,17 @@ async fn commit(state: &mut WriterState, task: TaskId, summary: ParseSummary, do
     match (session.failure, session.staging) {
         (Some(failure), _) => done.fail(failure),
         (None, None) => done.fail(TaskFailure::transient("the task's staging was closed")),
-        (None, Some(staging)) => match staging.commit(summary).await {
-            Ok(result) => done.done(result),
-            Err(e) => done.fail(e.into()),
-        },
+        (None, Some(staging)) => {
+            let committing = Instant::now();
+            let committed = staging.commit(summary).await;
+            metrics::histogram!("intake_db_batch_seconds", "step" => "merge").record(committing.elapsed().as_secs_f64());
+            match committed {
+                Ok(result) => done.done(result),
+                Err(e) => {
+                    tracing::warn!(task_id = %task, error = %e, "commit failed");
+                    done.fail(e.into())
+                }
+            }
+        }
     }
 }
