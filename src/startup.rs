@@ -27,6 +27,8 @@ pub enum StartupError {
     Queue(String),
     #[error("the pipeline stopped: its supervisor gave up after too many actor restarts")]
     Escalated,
+    #[error("the database lacks migrations {missing:?} of this release: run `intake migrate up` first")]
+    SchemaBehind { missing: Vec<i64> },
     #[error("the health and metrics listener cannot bind {bind}: {error}")]
     Listener { bind: String, error: std::io::Error },
 }
@@ -70,6 +72,7 @@ impl Worker {
             .ensure_group()
             .await
             .map_err(|e| StartupError::Queue(e.to_string()))?;
+        check_schema(&pool).await?;
         crate::http::metrics();
         let ports = ports(settings, pool.clone(), decoders)?;
         let pipeline = Pipeline::start(
@@ -131,12 +134,31 @@ impl Worker {
 }
 
 /// Runs one task through the pipeline in this process, without the queue.
+/// Refuses a database whose schema is older than this build. A database that does not answer
+/// passes: the worker waits for it, and checks nothing it cannot see.
+async fn check_schema(pool: &PgPool) -> Result<(), StartupError> {
+    let checked = tokio::time::timeout(Duration::from_secs(3), crate::store::schema_state(pool)).await;
+    match checked {
+        Ok(Ok(crate::store::SchemaState::Current)) => Ok(()),
+        Ok(Ok(crate::store::SchemaState::Behind { missing })) => Err(StartupError::SchemaBehind { missing }),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the schema could not be checked; starting anyway");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("the database did not answer the schema check; starting anyway");
+            Ok(())
+        }
+    }
+}
+
 pub async fn ingest_once(
     settings: &Settings,
     pool: PgPool,
     decoders: DecoderRegistry,
     meta: TaskMeta,
 ) -> Result<Outcome, StartupError> {
+    check_schema(&pool).await?;
     let pipeline = Pipeline::start(settings.pipeline_config(), ports(settings, pool, decoders)?, None).await?;
     let outcome = pipeline.run(meta).await;
     pipeline.shutdown(Duration::ZERO).await;

@@ -24,6 +24,40 @@ pub use tasks::TaskRecord;
 /// The migrations, compiled in.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// How the database's migrations compare with the ones compiled into this build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// Every migration of this build is applied (newer ones may be too: they keep the old
+    /// schema working, so an older release may run during a rollout).
+    Current,
+    /// Migrations of this build are missing: `intake migrate up` has not run.
+    Behind { missing: Vec<i64> },
+}
+
+/// Reads which migrations the database has applied.
+pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
+    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await
+    {
+        Ok(applied) => applied,
+        // No migration table: nothing applied yet.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    Ok(if missing.is_empty() {
+        SchemaState::Current
+    } else {
+        SchemaState::Behind { missing }
+    })
+}
+
 /// Parses the URL (an error names no password) and builds a pool that connects on first use,
 /// so a worker started before its database waits for it instead of exiting.
 pub fn pool(url: &SecretUrl, settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {

@@ -260,6 +260,16 @@ async fn the_worker_role_writes_rows_but_cannot_change_the_schema() {
     migrator_pool.close().await;
 }
 
+#[tokio::test]
+async fn a_worker_refuses_a_database_without_its_migrations() {
+    let env = TestEnv::new().await;
+    let bare = TestDb::empty_on_server().await;
+    let out = env.command().env("DATABASE_URL", &bare.url).arg("worker").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("run `intake migrate up` first"), "{stderr}");
+}
+
 /// Writes a raw command to Redis, bytes and all, as a careless producer might.
 fn raw_redis(args: &[&[u8]]) {
     let address = crate::helpers::redis_url().trim_start_matches("redis://").trim_end_matches('/').to_owned();
