@@ -45,8 +45,9 @@ pub struct TelemetryError(String);
 
 /// Installs the global subscriber; logs go to stderr so stdout stays for command output.
 pub fn init(log: &LogSettings, telemetry: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
+    // PostgreSQL's notices ("relation … already exists, skipping") are noise at info.
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&log.level))
+        .or_else(|_| EnvFilter::try_new(format!("{},sqlx::postgres::notice=warn", log.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match log.format.as_str() {
         "json" => true,
