@@ -36,6 +36,22 @@ pub fn metrics() -> &'static PrometheusHandle {
     })
 }
 
+/// Folds recorded histogram samples into their buckets every few seconds, so memory stays
+/// flat when nobody scrapes `/metrics`. Started once per process.
+pub fn keep_metrics_bounded() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let handle = metrics();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    });
+}
+
 #[derive(Clone)]
 struct Health {
     pool: PgPool,

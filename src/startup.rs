@@ -73,7 +73,7 @@ impl Worker {
             .await
             .map_err(|e| StartupError::Queue(e.to_string()))?;
         check_schema(&pool).await?;
-        crate::http::metrics();
+        crate::http::keep_metrics_bounded();
         let ports = ports(settings, pool.clone(), decoders)?;
         let pipeline = Pipeline::start(
             settings.pipeline_config(),
