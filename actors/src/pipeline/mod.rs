@@ -83,11 +83,6 @@ impl PipelineProbe {
                 .into_iter()
                 .all(|name| ractor::registry::where_is(name).is_some_and(|c| c.get_status() == ActorStatus::Running))
     }
-
-    /// How many times the supervisor restarted an actor.
-    pub async fn restarts(&self) -> u64 {
-        ractor::call!(self.supervisor, SupervisorMsg::Restarts).unwrap_or(0)
-    }
 }
 
 /// A running pipeline.

@@ -66,15 +66,12 @@ pub enum SupervisorMsg {
         timeout: Duration,
         reply: RpcReplyPort<()>,
     },
-    /// The number of restarts so far, for health and metrics.
-    Restarts(RpcReplyPort<u64>),
 }
 
 pub struct SupervisorState {
     children: Vec<(ChildSpec, ActorCell)>,
     budget: RestartBudget,
     recent: VecDeque<Instant>,
-    total_restarts: u64,
     stopping: bool,
 }
 
@@ -88,6 +85,8 @@ impl Actor for Supervisor {
         myself: ActorRef<Self::Msg>,
         args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        // Present at 0 from the start, so a dashboard shows no restarts rather than no data.
+        metrics::gauge!("intake_actor_restarts").increment(0.0);
         let mut children = Vec::with_capacity(args.children.len());
         for spec in args.children {
             let cell = (spec.start)(myself.get_cell()).await?;
@@ -97,7 +96,6 @@ impl Actor for Supervisor {
             children,
             budget: args.budget,
             recent: VecDeque::new(),
-            total_restarts: 0,
             stopping: false,
         })
     }
@@ -118,9 +116,6 @@ impl Actor for Supervisor {
                 }
                 let _ = reply.send(());
                 myself.stop(None);
-            }
-            SupervisorMsg::Restarts(reply) => {
-                let _ = reply.send(state.total_restarts);
             }
         }
         Ok(())
@@ -173,7 +168,7 @@ impl Actor for Supervisor {
             return Ok(());
         }
         state.recent.push_back(now);
-        state.total_restarts += 1;
+        metrics::gauge!("intake_actor_restarts").increment(1.0);
         metrics::counter!("intake_actor_restarts_total", "actor" => actor_kind(&name)).increment(1);
         tracing::warn!(actor = %name, cause = %cause, "restarting actor");
         let cell = (state.children[slot].0.start)(myself.get_cell()).await?;
