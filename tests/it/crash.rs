@@ -232,7 +232,11 @@ async fn the_database_goes_away_mid_task_and_the_task_completes_when_it_returns(
     eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
 
     pg.stop();
-    std::thread::sleep(Duration::from_secs(2));
+    // Down until the worker has seen it, however long that takes on a busy machine.
+    eventually(WAIT, "the worker to notice the database is down", || async {
+        worker.log().contains("taking no tasks until the database answers again").then_some(())
+    })
+    .await;
     pg.start_again();
 
     let result = env.result(message.task_id, WAIT).await;
