@@ -13,8 +13,12 @@ RUN apt-get update \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin intake
 COPY --from=build /src/target/release/intake /usr/local/bin/intake
 COPY config/default.toml /etc/intake/intake.toml
+# Price lists are dropped here; queued tasks may read nothing else.
+RUN mkdir -p /data && chown intake /data
+WORKDIR /data
 USER intake
-ENV INTAKE__HTTP__BIND=0.0.0.0:9464
+ENV INTAKE__HTTP__BIND=0.0.0.0:9464 \
+    INTAKE__SOURCES__ALLOWED_DIRS=/data
 EXPOSE 9464
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 CMD ["intake", "health"]
 ENTRYPOINT ["intake", "--config", "/etc/intake/intake.toml"]

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/services.sh
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/intake}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+# Queued tasks may read files from this directory only.
+export INTAKE__SOURCES__ALLOWED_DIRS=${INTAKE__SOURCES__ALLOWED_DIRS:-$PWD/examples}
 
 cargo build --release --locked --bin intake
 intake=target/release/intake
@@ -19,5 +21,5 @@ worker=$!
 trap 'kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT
 
 echo "worker started (pid $worker, log $log); enqueueing examples/acme-prices.csv" >&2
-"$intake" enqueue --supplier "Acme Tools" --parser csv --source examples/acme-prices.csv \
+"$intake" enqueue --supplier "Acme Tools" --parser csv --source "$PWD/examples/acme-prices.csv" \
   --force --wait --timeout 2m

@@ -107,12 +107,16 @@ pub enum DlqAction {
     },
     /// Show one dead letter with its message and error history.
     Show { id: String },
-    /// Put dead letters back on the queue with a fresh retry budget.
+    /// Put dead letters back on the queue with a fresh retry budget. A replayed list keeps its
+    /// place among its supplier's lists: older than the one applied since, it is superseded.
     Replay {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
         #[arg(long)]
         all: bool,
+        /// Apply the list even if a newer one of its supplier was applied since.
+        #[arg(long)]
+        force: bool,
     },
     /// Delete dead letters (all, or those older than a duration such as 7d).
     Purge {
@@ -261,6 +265,7 @@ impl SourceArgs {
             retry_count: 0,
             max_retries,
             enqueued_at: Utc::now(),
+            list_date: None,
             expires_at: None,
             force: self.force,
             traceparent: None,
@@ -498,7 +503,15 @@ async fn health(settings: &Settings, ready: bool) -> anyhow::Result<ExitCode> {
     let path = if ready { "readyz" } else { "healthz" };
     let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
     match client.get(format!("http://{address}/{path}")).send().await {
-        Ok(response) if response.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(response) if response.status().is_success() => {
+            if ready {
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                for warning in body["warnings"].as_array().into_iter().flatten() {
+                    eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(response) => {
             eprintln!("unhealthy: {} {}", response.status(), response.text().await.unwrap_or_default().trim());
             Ok(ExitCode::FAILURE)
@@ -567,11 +580,11 @@ async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqAction) -> anyho
             }
             None => bail!("no dead letter {id}"),
         },
-        DlqAction::Replay { id, all } => {
+        DlqAction::Replay { id, all, force } => {
             let ids = if all { queue.dlq_ids().await? } else { id.into_iter().collect() };
             let mut failed = false;
             for id in ids {
-                match queue.dlq_replay(&id).await? {
+                match queue.dlq_replay(&id, force).await? {
                     Replay::Replayed => println!("replayed {id}"),
                     Replay::NotFound => {
                         eprintln!("error: no dead letter {id}");
@@ -608,6 +621,16 @@ async fn queue(settings: &Settings, secrets: &Secrets, action: QueueAction) -> a
                 println!("pending            {}", stats.pending);
                 println!("scheduled retries  {}", stats.scheduled_retries);
                 println!("dead letters       {}", stats.dead_letters);
+                for (status, count) in &stats.finished {
+                    println!("{:<18} {count}", status.replace('_', " "));
+                }
+                match queue.persistence().await {
+                    Some(p) => match p.warning() {
+                        Some(warning) => println!("\nwarning: {warning}"),
+                        None => println!("redis persistence  appendonly, appendfsync {}", p.appendfsync),
+                    },
+                    None => println!("redis persistence  unknown (CONFIG GET is not allowed)"),
+                }
                 if !stats.pending_entries.is_empty() {
                     println!();
                     println!("{:<24} {:<40} {:>10} {:>10}", "pending entry", "consumer", "idle (s)", "deliveries");

@@ -98,7 +98,16 @@ async fn readyz(State(health): State<Health>) -> Response {
     );
     let redis = matches!(tokio::time::timeout(within(2), health.queue.ping()).await, Ok(Ok(())));
     let actors = health.pipeline.is_healthy();
-    let body = serde_json::json!({"database": database, "redis": redis, "actors": actors});
+    // Not a reason to be unready (the queue works), but a risk the operator must see.
+    let persistence = tokio::time::timeout(within(2), health.queue.persistence()).await.ok().flatten();
+    record_persistence(persistence.as_ref());
+    let body = serde_json::json!({
+        "database": database,
+        "redis": redis,
+        "actors": actors,
+        "redis_persistence": persistence,
+        "warnings": persistence.as_ref().and_then(|p| p.warning()).into_iter().collect::<Vec<_>>(),
+    });
     let status = if database && redis && actors { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
@@ -110,4 +119,12 @@ async fn render_metrics() -> Response {
         metrics().render(),
     )
         .into_response()
+}
+
+/// `intake_redis_appendonly`: 1 when Redis keeps an append-only file, 0 when a restart loses
+/// the queue, absent when Redis does not say.
+pub fn record_persistence(persistence: Option<&crate::queue::Persistence>) {
+    if let Some(p) = persistence {
+        metrics::gauge!("intake_redis_appendonly").set(if p.appendonly { 1.0 } else { 0.0 });
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`store`]: PostgreSQL — migrations, task records, COPY staging and the merge.
 //! - [`queue`]: Redis — the task stream, retries, dead letters, results.
 //! - [`sources`]: local files, downloads and Google Sheets.
+//! - [`redact`]: secrets of source URLs masked wherever they are shown or stored.
 //! - [`preview`]: how a source would be read, without side effects.
 //! - [`startup`]: building a worker or a one-off ingestion from settings.
 //! - [`http`]: health checks and Prometheus metrics.
@@ -19,5 +20,6 @@ pub mod startup;
 pub mod http;
 pub mod preview;
 pub mod queue;
+pub mod redact;
 pub mod store;
 pub mod telemetry;

@@ -44,6 +44,8 @@ pub struct QueueSettings {
     pub consumer_group: String,
     pub fetch_block_ms: u64,
     pub visibility_timeout_ms: u64,
+    pub heartbeat_ms: u64,
+    pub heartbeat_ttl_ms: u64,
     pub promote_every_ms: u64,
     pub max_deliveries: u32,
     pub result_ttl_s: u64,
@@ -131,6 +133,8 @@ pub struct MappingSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SourcesSettings {
     pub allowed_dirs: Vec<PathBuf>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_networks: Vec<String>,
     pub http_max_bytes: u64,
     pub http_timeout_ms: u64,
 }
@@ -199,6 +203,8 @@ impl Settings {
             .with_list_parse_key("retry.delays_ms")
             .with_list_parse_key("mapping.price_preference")
             .with_list_parse_key("sources.allowed_dirs")
+            .with_list_parse_key("sources.allowed_hosts")
+            .with_list_parse_key("sources.allowed_networks")
             .source(env);
         let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
         settings.validate()?;
@@ -222,6 +228,9 @@ impl Settings {
         if self.queue.visibility_timeout_ms < 300 {
             return invalid("queue.visibility_timeout_ms must be at least 300");
         }
+        if self.queue.heartbeat_ms < 50 || self.queue.heartbeat_ttl_ms < 2 * self.queue.heartbeat_ms {
+            return invalid("queue.heartbeat_ms must be at least 50 and queue.heartbeat_ttl_ms at least twice it");
+        }
         if !(0.0..=1.0).contains(&self.mapping.min_confidence) {
             return invalid("mapping.min_confidence must be between 0 and 1");
         }
@@ -230,6 +239,17 @@ impl Settings {
                 return Err(SettingsError::Invalid(format!(
                     "mapping.price_preference: unknown kind {kind:?} (wholesale, plain, retail)"
                 )));
+            }
+        }
+        for dir in &self.sources.allowed_dirs {
+            if !dir.is_absolute() {
+                return Err(SettingsError::Invalid(format!(
+                    "sources.allowed_dirs: {} is not an absolute path",
+                    dir.display()
+                )));
+            }
+            if dir.components().all(|c| matches!(c, std::path::Component::RootDir)) {
+                return invalid("sources.allowed_dirs must not allow / (every file of the machine)");
             }
         }
         if self.queue.key_prefix.is_empty() || self.queue.key_prefix.contains(char::is_whitespace) {
@@ -276,6 +296,8 @@ impl Settings {
             tasks_in_flight: self.worker.tasks_in_flight,
             fetch_block: ms(self.queue.fetch_block_ms),
             visibility_timeout: ms(self.queue.visibility_timeout_ms),
+            heartbeat: ms(self.queue.heartbeat_ms),
+            heartbeat_ttl: ms(self.queue.heartbeat_ttl_ms),
             promote_every: ms(self.queue.promote_every_ms),
             retry_delays: self.retry.delays_ms.iter().map(|d| ms(*d)).collect(),
             max_deliveries: self.queue.max_deliveries,

@@ -19,8 +19,8 @@ use crate::telemetry::TraceContext;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("the http client could not be built: {0}")]
-    Http(String),
+    #[error("{0}")]
+    Sources(#[from] crate::sources::SourcesError),
     #[error("{0}")]
     Pipeline(#[from] intake_actors::pipeline::PipelineError),
     #[error("redis: {0}")]
@@ -40,7 +40,7 @@ pub fn decoders() -> DecoderRegistry {
 
 /// The source fetcher of this build.
 pub fn sources(settings: &Settings) -> Result<Arc<dyn SourceFetcher>, StartupError> {
-    let sources = Sources::new(&settings.sources, &settings.google_sheets).map_err(|e| StartupError::Http(e.to_string()))?;
+    let sources = Sources::new(&settings.sources, &settings.google_sheets)?;
     Ok(Arc::new(sources))
 }
 
@@ -74,6 +74,13 @@ impl Worker {
             .map_err(|e| StartupError::Queue(e.to_string()))?;
         check_schema(&pool).await?;
         crate::http::keep_metrics_bounded();
+        let persistence = queue.persistence().await;
+        crate::http::record_persistence(persistence.as_ref());
+        match persistence.as_ref().map(|p| (p, p.warning())) {
+            Some((_, Some(warning))) => tracing::warn!("{warning}"),
+            Some((p, None)) => tracing::info!(appendfsync = %p.appendfsync, "redis keeps an append-only file"),
+            None => tracing::warn!("redis does not say whether it persists (CONFIG GET is not allowed); make sure it runs with --appendonly yes"),
+        }
         let ports = ports(settings, pool.clone(), decoders)?;
         let pipeline = Pipeline::start(
             settings.pipeline_config(),

@@ -110,6 +110,11 @@ pub trait TaskQueue: Send + Sync + 'static {
     async fn reclaim(&self, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, PortError>;
     /// Tells the queue these deliveries are still being worked on, so they are not reclaimed.
     async fn touch(&self, ids: &[DeliveryId]) -> Result<(), PortError>;
+    /// Says this worker is alive for `ttl`; once that lapses, others take its deliveries.
+    async fn heartbeat(&self, ttl: Duration) -> Result<(), PortError>;
+    /// Deliveries of workers whose heartbeat lapsed, idle for at least `min_idle`, whatever
+    /// the visibility timeout.
+    async fn claim_orphans(&self, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, PortError>;
     /// Acknowledges a finished task and publishes its result.
     async fn complete(&self, id: &DeliveryId, result: &TaskResult) -> Result<(), PortError>;
     /// Acknowledges this delivery and schedules `message` (its retry_count already raised) for `due`.
@@ -146,6 +151,10 @@ pub struct QueueStats {
     pub pending_entries: Vec<PendingEntry>,
     pub scheduled_retries: u64,
     pub dead_letters: u64,
+    /// Tasks finished since the queue's keys were created, by final status
+    /// (`completed`, `skipped_duplicate`, `superseded`, `dead_lettered` is in `dead_letters`).
+    #[serde(default)]
+    pub finished: std::collections::BTreeMap<String, u64>,
 }
 
 /// One delivery in progress.
@@ -167,8 +176,9 @@ pub enum StartDecision {
     Proceed,
     /// An earlier delivery of this task already committed: acknowledge, do nothing.
     AlreadyApplied(TaskResult),
-    /// The source equals the supplier's last successful ingestion; recorded as skipped.
-    Duplicate(TaskResult),
+    /// Nothing to apply, recorded as such: the source equals the supplier's last successful
+    /// one, or a newer list of the supplier is already applied.
+    Skipped(TaskResult),
 }
 
 /// A task's rows on their way into the catalogue, applied all at once by `commit`.
@@ -203,12 +213,13 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> Result<StartDecision, PortError>;
     /// Opens the staging area for a task's rows.
     async fn open_staging(&self, task: &TaskMeta) -> Result<Box<dyn Staging>, PortError>;
-    /// Records a failed attempt (retry scheduled or dead-lettered) on the task record.
+    /// Records a failed attempt (retry scheduled or dead-lettered) on the task record, with
+    /// the task's whole error history, this attempt last.
     async fn record_failure(
         &self,
         task: &TaskMeta,
         status: TaskStatus,
-        error: &AttemptError,
+        errors: &[AttemptError],
     ) -> Result<(), PortError>;
     /// Logs a task-level problem to parsing_logs (a row number of none).
     async fn log_task_error(&self, task: &TaskMeta, message: &str) -> Result<(), PortError>;
@@ -239,6 +250,53 @@ pub enum SourceContent {
 pub struct LocalFile {
     pub path: PathBuf,
     pub remove_on_drop: bool,
+    /// The file as it was fingerprinted; the bytes decoded must be those.
+    pub stamp: Option<FileStamp>,
+}
+
+/// What changes whenever a file's bytes may have: size, modification and status-change
+/// times, identity. Taken when a file is fingerprinted and checked once it has been decoded,
+/// so a file replaced or rewritten meanwhile is read again rather than applied as a mix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    identity: (u64, u64, i64, i64),
+}
+
+impl FileStamp {
+    pub fn of(path: &std::path::Path) -> std::io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let identity = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
+        };
+        #[cfg(not(unix))]
+        let identity = (0, 0, 0, 0);
+        Ok(Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            identity,
+        })
+    }
+}
+
+impl FetchedSource {
+    /// Fails (transiently: the next attempt reads the new file whole) when the file was
+    /// replaced or rewritten since it was fingerprinted.
+    pub fn verify_unchanged(&self) -> Result<(), DecodeError> {
+        let SourceContent::File(LocalFile { path, stamp: Some(stamp), .. }) = &self.content else {
+            return Ok(());
+        };
+        match FileStamp::of(path) {
+            Ok(now) if now == *stamp => Ok(()),
+            _ => Err(DecodeError::Io(format!(
+                "{} changed while it was read; it will be read again",
+                path.display()
+            ))),
+        }
+    }
 }
 
 impl Drop for LocalFile {

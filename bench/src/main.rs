@@ -173,6 +173,7 @@ fn message(supplier: &str, parser: &str, path: &Path, force: bool) -> anyhow::Re
         retry_count: 0,
         max_retries: 0,
         enqueued_at: chrono::Utc::now(),
+        list_date: None,
         expires_at: None,
         force,
         traceparent: None,

@@ -6,22 +6,38 @@
 //!   Acknowledged entries are deleted, so its length is waiting + pending.
 //! - `{prefix}:retry:due` / `{prefix}:retry:payload` — task id → due time / message.
 //! - `{prefix}:dlq` / `{prefix}:dlq:index` — task id → dead letter / time it was filed.
+//! - `{prefix}:dlq:sealed` — task id → the dead-lettered message as received (with the secrets
+//!   of its source URL), read only to replay it; dead letters themselves are masked.
 //! - `{prefix}:result:<task id>` — the final result, for `intake enqueue --wait`.
+//! - `{prefix}:counters` — tasks finished, by final status.
+//! - `{prefix}:worker:<consumer>` — a worker's heartbeat; when it expires, the worker's
+//!   deliveries are claimed by the others at once.
 
 mod scripts;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fred::prelude::*;
+use fred::types::Expiration;
 use fred::types::config::ReconnectPolicy;
-use intake_actors::domain::{TaskId, TaskMessage, TaskResult};
+use intake_actors::domain::{AttemptError, TaskId, TaskMessage, TaskResult};
 use intake_actors::ports::{
     DeadLetter, Delivery, DeliveryId, PendingEntry, PortError, QueueStats, TaskQueue,
 };
 
+use crate::redact;
 use crate::settings::{QueueSettings, RedisSettings, SecretUrl};
+
+/// A result as it is published: its error text masked.
+fn masked_result(result: &TaskResult) -> TaskResult {
+    TaskResult {
+        error: result.error.as_deref().map(redact::text),
+        ..result.clone()
+    }
+}
 
 /// Names of intake's Redis keys.
 #[derive(Debug, Clone)]
@@ -60,6 +76,25 @@ impl Keys {
         format!("{}:result:{task}", self.tag)
     }
 
+    /// The messages of dead letters as received, for replays; never shown.
+    pub fn dlq_sealed(&self) -> String {
+        format!("{}:dlq:sealed", self.tag)
+    }
+
+    /// Tasks finished, by final status.
+    pub fn counters(&self) -> String {
+        format!("{}:counters", self.tag)
+    }
+
+    /// The heartbeat key of a worker (consumer); it expires when the worker stops beating.
+    pub fn worker(&self, consumer: &str) -> String {
+        format!("{}{consumer}", self.worker_prefix())
+    }
+
+    pub fn worker_prefix(&self) -> String {
+        format!("{}:worker:", self.tag)
+    }
+
     /// A pattern matching every key of this prefix.
     pub fn pattern(&self) -> String {
         format!("{}:*", self.tag)
@@ -74,6 +109,22 @@ pub struct DeadLetterSummary {
     pub class: String,
     pub attempts: usize,
     pub reason: String,
+}
+
+/// How Redis keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Persistence {
+    pub appendonly: bool,
+    pub appendfsync: String,
+}
+
+impl Persistence {
+    /// What an operator should hear when waiting tasks and dead letters could be lost.
+    pub fn warning(&self) -> Option<&'static str> {
+        (!self.appendonly).then_some(
+            "redis has no append-only file (appendonly no): a Redis restart loses waiting tasks, scheduled retries and dead letters; run it with --appendonly yes",
+        )
+    }
 }
 
 /// What a replay did.
@@ -147,6 +198,16 @@ impl RedisQueue {
             // The connection task keeps running (and reconnecting) on its own.
             drop(c.init().await.map_err(|e| redis_error("connect", &e))?);
         }
+        // fred reconnects by itself and replays what was in flight, so an outage may show in
+        // no command's result: say so from its connection events, once per event.
+        drop(client.on_error(|(error, _)| async move {
+            tracing::warn!(dependency = "redis", error = %error, "redis connection lost; reconnecting");
+            Ok(())
+        }));
+        drop(client.on_reconnect(|_| async move {
+            tracing::info!(dependency = "redis", "redis reachable again");
+            Ok(())
+        }));
         let consumer = format!(
             "{}-{}-{}",
             hostname(),
@@ -293,18 +354,25 @@ impl RedisQueue {
             .map_err(|e| redis_error("dlq", &e))
     }
 
-    /// Puts a dead letter back on the queue with a fresh retry budget and no expiry.
-    pub async fn dlq_replay(&self, id: &str) -> Result<Replay, PortError> {
+    /// Puts a dead letter back on the queue with a fresh retry budget and no expiry. It keeps
+    /// its place among its supplier's lists (its enqueue time and list date), so a list older
+    /// than the one applied since is superseded — unless `force`.
+    pub async fn dlq_replay(&self, id: &str, force: bool) -> Result<Replay, PortError> {
         let Some(letter) = self.dlq_show(id).await? else {
             return Ok(Replay::NotFound);
         };
-        let mut message: TaskMessage = match serde_json::from_str(&letter.payload) {
+        let sealed: Option<String> = self
+            .client
+            .hget(self.keys.dlq_sealed(), id)
+            .await
+            .map_err(|e| redis_error("dlq", &e))?;
+        let mut message: TaskMessage = match serde_json::from_str(sealed.as_deref().unwrap_or(&letter.payload)) {
             Ok(m) => m,
             Err(e) => return Ok(Replay::Unreadable(e.to_string())),
         };
         message.retry_count = 0;
         message.expires_at = None;
-        message.enqueued_at = Utc::now();
+        message.force |= force;
         let payload = serde_json::to_string(&message)
             .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
         let replayed = self
@@ -315,6 +383,7 @@ impl RedisQueue {
                     self.keys.dlq_index(),
                     self.keys.tasks(),
                     self.keys.result(id),
+                    self.keys.dlq_sealed(),
                 ],
                 vec![id.to_owned(), payload],
             )
@@ -332,7 +401,7 @@ impl RedisQueue {
         let removed = self
             .eval(
                 scripts::PURGE,
-                vec![self.keys.dlq(), self.keys.dlq_index()],
+                vec![self.keys.dlq(), self.keys.dlq_index(), self.keys.dlq_sealed()],
                 vec![cutoff.to_string()],
             )
             .await?;
@@ -359,9 +428,31 @@ impl RedisQueue {
         Ok(())
     }
 
+    /// Whether Redis keeps what it holds across a restart (`appendonly`, `appendfsync`).
+    /// `None` when the server does not say (CONFIG may be renamed or forbidden).
+    pub async fn persistence(&self) -> Option<Persistence> {
+        let get = |name: &'static str| async move {
+            let reply: Value = self
+                .client
+                .custom(fred::cmd!("CONFIG"), vec!["GET", name])
+                .await
+                .ok()?;
+            let pairs = match reply {
+                Value::Map(map) => map.inner().into_values().collect::<Vec<_>>(),
+                other => other.into_array().into_iter().skip(1).collect(),
+            };
+            pairs.into_iter().next().and_then(|v| v.into_string())
+        };
+        Some(Persistence {
+            appendonly: get("appendonly").await? == "yes",
+            appendfsync: get("appendfsync").await.unwrap_or_default(),
+        })
+    }
+
     /// Removes this worker from the consumer group if it holds nothing, so the group does not
-    /// collect the names of every worker that ever ran.
+    /// collect the names of every worker that ever ran, and ends its heartbeat.
     pub async fn leave_group(&self) {
+        let _: Result<Value, _> = self.client.del(self.keys.worker(&self.consumer)).await;
         let pending: Result<Value, _> = self
             .client
             .xpending(self.keys.tasks(), &self.group, ("-", "+", 1, self.consumer.clone()))
@@ -537,12 +628,18 @@ impl TaskQueue for RedisQueue {
     }
 
     async fn complete(&self, id: &DeliveryId, result: &TaskResult) -> Result<(), PortError> {
-        let json = serde_json::to_string(result)
+        let json = serde_json::to_string(&masked_result(result))
             .map_err(|e| PortError::permanent(format!("encoding the result: {e}")))?;
         self.eval(
             scripts::COMPLETE,
-            vec![self.keys.tasks(), self.keys.result(&result.task_id.to_string())],
-            vec![self.group.clone(), id.0.clone(), json, self.result_ttl_s.to_string()],
+            vec![self.keys.tasks(), self.keys.result(&result.task_id.to_string()), self.keys.counters()],
+            vec![
+                self.group.clone(),
+                id.0.clone(),
+                json,
+                self.result_ttl_s.to_string(),
+                result.status.as_str().to_owned(),
+            ],
         )
         .await
         .map(|_| ())
@@ -577,10 +674,24 @@ impl TaskQueue for RedisQueue {
         letter: &DeadLetter,
         result: Option<&TaskResult>,
     ) -> Result<(), PortError> {
-        let json = serde_json::to_string(letter)
+        // Shown and listed as it is filed, so masked; the message as received is sealed apart.
+        let shown = DeadLetter {
+            reason: redact::text(&letter.reason),
+            payload: redact::payload(&letter.payload),
+            errors: letter
+                .errors
+                .iter()
+                .map(|e| AttemptError {
+                    message: redact::text(&e.message),
+                    ..e.clone()
+                })
+                .collect(),
+            ..letter.clone()
+        };
+        let json = serde_json::to_string(&shown)
             .map_err(|e| PortError::permanent(format!("encoding the dead letter: {e}")))?;
         let result_json = match result {
-            Some(r) => serde_json::to_string(r)
+            Some(r) => serde_json::to_string(&masked_result(r))
                 .map_err(|e| PortError::permanent(format!("encoding the result: {e}")))?,
             None => String::new(),
         };
@@ -591,6 +702,7 @@ impl TaskQueue for RedisQueue {
                 self.keys.dlq(),
                 self.keys.dlq_index(),
                 self.keys.result(&letter.id),
+                self.keys.dlq_sealed(),
             ],
             vec![
                 self.group.clone(),
@@ -600,10 +712,64 @@ impl TaskQueue for RedisQueue {
                 letter.dead_lettered_at.timestamp_millis().to_string(),
                 result_json,
                 self.result_ttl_s.to_string(),
+                letter.payload.clone(),
             ],
         )
         .await
         .map(|_| ())
+    }
+
+    async fn heartbeat(&self, ttl: Duration) -> Result<(), PortError> {
+        self.client
+            .set::<Value, _, _>(
+                self.keys.worker(&self.consumer),
+                "alive",
+                Some(Expiration::PX(ttl.as_millis().max(1) as i64)),
+                None,
+                false,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| redis_error("heartbeat", &e))
+    }
+
+    async fn claim_orphans(&self, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, PortError> {
+        let reply = match self
+            .eval(
+                scripts::CLAIM_ORPHANS,
+                vec![self.keys.tasks()],
+                vec![
+                    self.group.clone(),
+                    self.consumer.clone(),
+                    self.keys.worker_prefix(),
+                    max.to_string(),
+                    min_idle.as_millis().to_string(),
+                ],
+            )
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) if e.message.contains("NOGROUP") => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for pair in reply.into_array() {
+            let mut parts = pair.into_array().into_iter();
+            let (Some(entry), Some(count)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let deliveries = count.as_u64().unwrap_or(1) as u32;
+            for (id, payload) in stream_entries(Value::Array(vec![entry])) {
+                if let Some(payload) = payload {
+                    out.push(Delivery {
+                        id: DeliveryId(id),
+                        payload,
+                        deliveries,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn hand_back(&self, id: &DeliveryId, payload: &str) -> Result<(), PortError> {
@@ -668,6 +834,7 @@ impl TaskQueue for RedisQueue {
             .unwrap_or(pending_entries.len() as u64);
         let scheduled: u64 = self.client.zcard(self.keys.retry_due()).await.map_err(err)?;
         let dead: u64 = self.client.hlen(self.keys.dlq()).await.map_err(err)?;
+        let finished: HashMap<String, u64> = self.client.hgetall(self.keys.counters()).await.map_err(err)?;
         Ok(QueueStats {
             waiting: length.saturating_sub(pending_count),
             pending: pending_count,
@@ -675,6 +842,7 @@ impl TaskQueue for RedisQueue {
             pending_entries,
             scheduled_retries: scheduled,
             dead_letters: dead,
+            finished: finished.into_iter().collect(),
         })
     }
 }

@@ -5,63 +5,107 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use intake_actors::domain::{Fingerprint, Origin, SourceConfig, TaskFailure, TaskMeta};
-use intake_actors::ports::{FetchedSource, LocalFile, SourceContent, SourceFetcher};
+use intake_actors::ports::{FetchedSource, FileStamp, LocalFile, SourceContent, SourceFetcher};
 use sha2::{Digest, Sha256};
 
 use crate::settings::{GoogleSheetsSettings, SourcesSettings};
 
 mod google;
+mod guard;
+
+use guard::{GuardedResolver, NetworkGuard};
 
 pub use google::spreadsheet_id;
 
 /// The sources of files, URLs and Google Sheets.
 pub struct Sources {
     allowed_dirs: Vec<PathBuf>,
+    /// Downloads of task-given URLs: every hop checked by the guard.
     http: reqwest::Client,
+    guard: Arc<NetworkGuard>,
     max_bytes: u64,
     sheets: google::GoogleSheets,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    #[error("{0}")]
+    Settings(String),
+    #[error("the http client could not be built: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
 impl Sources {
-    pub fn new(settings: &SourcesSettings, sheets: &GoogleSheetsSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(settings: &SourcesSettings, sheets: &GoogleSheetsSettings) -> Result<Self, SourcesError> {
+        let guard = Arc::new(
+            NetworkGuard::new(&settings.allowed_hosts, &settings.allowed_networks).map_err(SourcesError::Settings)?,
+        );
+        let policy_guard = guard.clone();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.http_timeout_ms))
             .connect_timeout(Duration::from_secs(10))
-            // Follow a few redirects, never to another scheme (https → http, or file:).
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let from = attempt.previous().last().map(|u| u.scheme().to_owned());
+            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
+            // A few redirects, on the same scheme and host (or to a host the operator listed);
+            // an address given as a literal is checked here, as names are by the resolver.
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                let previous = attempt.previous().last().cloned();
+                let from_scheme = previous.as_ref().map(|u| u.scheme().to_owned());
+                let from_host = previous.as_ref().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                let to_host = attempt.url().host_str().unwrap_or_default().to_owned();
                 if attempt.previous().len() >= 5 {
                     attempt.error("too many redirects")
-                } else if from.as_deref() != Some(attempt.url().scheme()) {
+                } else if from_scheme.as_deref() != Some(attempt.url().scheme()) {
                     attempt.error("redirect to another scheme refused")
+                } else if !policy_guard.redirect_allowed(&from_host, &to_host) {
+                    attempt.error("redirect to another host refused (sources.allowed_hosts)")
+                } else if let Err(why) = policy_guard.check_url(attempt.url()) {
+                    attempt.error(why)
                 } else {
                     attempt.follow()
                 }
             }))
+            .build()?;
+        // The Sheets API and its token endpoint are the operator's configuration, not a task's.
+        let google_http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.http_timeout_ms))
+            .connect_timeout(Duration::from_secs(10))
             .build()?;
         let credentials = Some(sheets.credentials_file.trim())
             .filter(|p| !p.is_empty())
             .map(PathBuf::from);
         Ok(Self {
             allowed_dirs: settings.allowed_dirs.clone(),
-            sheets: google::GoogleSheets::new(http.clone(), &sheets.api_base_url, credentials),
+            sheets: google::GoogleSheets::new(google_http, &sheets.api_base_url, credentials),
             http,
+            guard,
             max_bytes: settings.http_max_bytes,
         })
     }
 
     async fn local(&self, path: &str, task: &TaskMeta) -> Result<FetchedSource, TaskFailure> {
         let path = PathBuf::from(path);
-        let resolved = tokio::fs::canonicalize(&path).await.map_err(|e| io_failure(&path, &e))?;
-        if task.origin == Origin::Queue && !self.is_allowed(&resolved).await {
-            return Err(TaskFailure::permanent(format!(
-                "access denied: {} is outside the directories a queued task may read (sources.allowed_dirs)",
+        // One answer for every path a queued task may not read, whether or not it exists: a
+        // task must not learn what lies outside the allowed directories.
+        let denied = || {
+            TaskFailure::permanent(format!(
+                "access denied: {} is not inside a directory queued tasks may read (sources.allowed_dirs)",
                 path.display()
-            )));
+            ))
+        };
+        let resolved = match tokio::fs::canonicalize(&path).await {
+            Ok(resolved) => resolved,
+            Err(_) if task.origin == Origin::Queue && !self.is_allowed(&lexically_absolute(&path)).await => {
+                return Err(denied());
+            }
+            Err(e) => return Err(io_failure(&path, &e)),
+        };
+        if task.origin == Origin::Queue && !self.is_allowed(&resolved).await {
+            return Err(denied());
         }
         let meta = tokio::fs::metadata(&resolved).await.map_err(|e| io_failure(&path, &e))?;
         if !meta.is_file() {
@@ -69,24 +113,39 @@ impl Sources {
         }
         let options = options_of(task);
         let file = resolved.clone();
-        let digest = tokio::task::spawn_blocking(move || hash_file(&file, &options))
-            .await
-            .map_err(|e| TaskFailure::transient(format!("hashing the source: {e}")))?
-            .map_err(|e| io_failure(&path, &e))?;
+        let (digest, stamp) = tokio::task::spawn_blocking(move || {
+            // The stamp brackets the hash: a file rewritten while it is hashed is not
+            // fingerprinted at all, and one rewritten later is caught once it is decoded.
+            let before = FileStamp::of(&file)?;
+            let digest = hash_file(&file, &options)?;
+            let after = FileStamp::of(&file)?;
+            Ok::<_, std::io::Error>((digest, (before == after).then_some(after)))
+        })
+        .await
+        .map_err(|e| TaskFailure::transient(format!("hashing the source: {e}")))?
+        .map_err(|e| io_failure(&path, &e))?;
+        let Some(stamp) = stamp else {
+            return Err(TaskFailure::transient(format!(
+                "{} changed while it was fingerprinted; it will be read again",
+                path.display()
+            )));
+        };
         Ok(FetchedSource {
             content: SourceContent::File(LocalFile {
                 path: resolved,
                 remove_on_drop: false,
+                stamp: Some(stamp),
             }),
             fingerprint: digest,
             name_hint: path.display().to_string(),
         })
     }
 
-    async fn is_allowed(&self, resolved: &Path) -> bool {
+    /// Whether `path` (absolute, symlinks resolved where it exists) lies in an allowed directory.
+    async fn is_allowed(&self, path: &Path) -> bool {
         for dir in &self.allowed_dirs {
             if let Ok(dir) = tokio::fs::canonicalize(dir).await
-                && resolved.starts_with(&dir)
+                && path.starts_with(&dir)
             {
                 return true;
             }
@@ -103,15 +162,24 @@ impl Sources {
                 parsed.scheme()
             )));
         }
-        let shown = redact_query(&parsed);
+        let shown = crate::redact::url(parsed.as_str());
+        if let Err(why) = self.guard.check_url(&parsed) {
+            return Err(TaskFailure::permanent(format!("downloading {shown}: {why}")));
+        }
         let mut response = self.http.get(parsed.clone()).send().await.map_err(|e| {
-            let message = format!("downloading {shown}: {e}");
-            if e.is_timeout() || e.is_connect() {
-                TaskFailure::transient(message)
+            // The error's own text would carry the URL, and for a refused address would tell
+            // an open port from a closed one: say only what kind of failure it was.
+            let refused = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains(guard::REFUSED))
+                || e.to_string().contains(guard::REFUSED);
+            if refused {
+                TaskFailure::permanent(format!("downloading {shown}: {}", guard::REFUSED))
             } else if e.is_redirect() {
-                TaskFailure::permanent(message)
+                let why = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+                TaskFailure::permanent(format!("downloading {shown}: {}", crate::redact::text(&why)))
+            } else if e.is_timeout() {
+                TaskFailure::transient(format!("downloading {shown}: timed out"))
             } else {
-                TaskFailure::transient(message)
+                TaskFailure::transient(format!("downloading {shown}: the server could not be reached"))
             }
         })?;
         let status = response.status();
@@ -121,12 +189,9 @@ impl Sources {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .map_or_else(|| "nowhere".to_owned(), |l| match reqwest::Url::parse(l) {
-                    Ok(url) => redact_query(&url),
-                    Err(_) => l.chars().take(200).collect(),
-                });
+                .map_or_else(|| "nowhere".to_owned(), |l| crate::redact::text(&l.chars().take(200).collect::<String>()));
             return Err(TaskFailure::permanent(format!(
-                "downloading {shown}: redirected to {target}; a redirect to another scheme is refused"
+                "downloading {shown}: redirected to {target}; a redirect to another scheme or host is refused"
             )));
         }
         if !status.is_success() {
@@ -151,13 +216,15 @@ impl Sources {
         let local = LocalFile {
             path: spool.clone(),
             remove_on_drop: true,
+            // The spool is this task's own: nothing else writes it.
+            stamp: None,
         };
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| TaskFailure::transient(format!("downloading {shown}: {e}")))?
+            .map_err(|_| TaskFailure::transient(format!("downloading {shown}: the transfer broke off")))?
         {
             received += chunk.len() as u64;
             if received > self.max_bytes {
@@ -200,6 +267,27 @@ impl SourceFetcher for Sources {
             )))
         }
     }
+}
+
+/// `path` made absolute against the working directory, with `.` and `..` resolved by name,
+/// for a path that does not exist (so cannot be canonicalised).
+fn lexically_absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => cwd.join(path),
+        _ => path.to_path_buf(),
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn io_failure(path: &Path, e: &std::io::Error) -> TaskFailure {
@@ -261,12 +349,3 @@ fn tempfile_path() -> PathBuf {
     std::env::temp_dir().join(format!("intake-{}.download", uuid::Uuid::new_v4().simple()))
 }
 
-/// A URL as it may be logged: without a query string, which often carries tokens.
-fn redact_query(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    if shown.query().is_some() {
-        shown.set_query(Some("…"));
-    }
-    let _ = shown.set_password(None);
-    shown.to_string()
-}

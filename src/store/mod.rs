@@ -87,9 +87,12 @@ pub fn classify(error: &sqlx::Error) -> PortError {
     }
     let transient = match error {
         sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => true,
+        // A unique violation (23505) is what two transactions racing to insert the same row
+        // see; the next attempt finds the winner's row. The data itself never causes one:
+        // rows are deduplicated before they are inserted.
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             let class = &code[..code.len().min(2)];
-            matches!(class, "40" | "53" | "55" | "57" | "58") || code == "25P03"
+            matches!(class, "40" | "53" | "55" | "57" | "58") || code == "25P03" || code == "23505"
         }),
         _ => false,
     };
@@ -137,9 +140,9 @@ impl Catalog for PgCatalog {
         &self,
         task: &TaskMeta,
         status: TaskStatus,
-        error: &AttemptError,
+        errors: &[AttemptError],
     ) -> Result<(), PortError> {
-        tasks::record_failure(&self.pool, task, status, error)
+        tasks::record_failure(&self.pool, task, status, errors)
             .await
             .map_err(|e| classify(&e))
     }

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use intake_actors::domain::{Item, Rejection, TaskCounts, TaskId, TaskMeta, TaskResult, TaskStatus};
+use intake_actors::domain::{Item, Rejection, TaskCounts, TaskMeta, TaskResult, TaskStatus};
 use intake_actors::pipeline::flow::Credit;
 use intake_actors::ports::{ParseSummary, PortError, Staging};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -308,22 +308,36 @@ async fn merge(
     let task_id = task.task_id.as_uuid();
     let supplier = tasks::supplier_id(tx, &task.supplier_name).await.map_err(db)?;
 
-    // In one round trip: lock the task record (another delivery of the task may have committed
-    // while this one staged); take the supplier's lock (lists of one supplier are applied one at
-    // a time, different suppliers in parallel); see whether the supplier has items yet.
+    // Lists of one supplier are applied one at a time (different suppliers in parallel). The
+    // lock is taken on its own, before anything reads the catalogue: under READ COMMITTED each
+    // later statement then sees what the list that held the lock committed.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('intake.supplier:' || $1::text, 0))")
+        .bind(supplier)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    // Another delivery of this task may have committed while this one staged.
     let (status, first_load): (Option<String>, bool) = sqlx::query_as(
         "SELECT (SELECT status::text FROM task_runs WHERE task_id = $1 FOR UPDATE),
-                (SELECT NOT EXISTS (SELECT 1 FROM supplier_items WHERE supplier_id = $2)
-                 FROM (SELECT pg_advisory_xact_lock(hashtextextended('intake.supplier:' || $2::text, 0))) locked)",
+                NOT EXISTS (SELECT 1 FROM supplier_items WHERE supplier_id = $2)",
     )
     .bind(task_id)
     .bind(supplier)
     .fetch_one(&mut **tx)
     .await
     .map_err(db)?;
-    if matches!(status.as_deref(), Some("completed" | "skipped_duplicate"))
+    if matches!(status.as_deref(), Some("completed" | "skipped_duplicate" | "superseded"))
         && let Some(record) = tasks::find(&mut **tx, task.task_id).await.map_err(db)?
     {
+        return Ok(record.to_result());
+    }
+    // A newer list may have been applied while this one was read: it stays.
+    if let Some(note) = tasks::superseded_by(tx, supplier, task).await.map_err(db)? {
+        tracing::warn!(task_id = %task.task_id, "{note}");
+        let mut record = tasks::finish_skipped(tx, task.task_id, "superseded", &note)
+            .await
+            .map_err(db)?;
+        record.rows_seen = summary.rows_seen as i64;
         return Ok(record.to_result());
     }
 
@@ -388,7 +402,7 @@ async fn merge(
     if duplicates > 0 {
         notes.push(format!("{duplicates} rows repeated an SKU; the last occurrence of each was kept"));
     }
-    complete(tx, task.task_id, supplier, &counts, &notes).await?;
+    complete(tx, task, supplier, &counts, &notes).await?;
 
     Ok(TaskResult {
         task_id: task.task_id,
@@ -405,11 +419,22 @@ async fn merge(
 
 async fn complete(
     tx: &mut Transaction<'static, Postgres>,
-    task: TaskId,
+    task: &TaskMeta,
     supplier: Uuid,
     counts: &TaskCounts,
     notes: &[String],
 ) -> Result<(), PortError> {
+    // The supplier's newest applied list; a forced older one does not move it back.
+    sqlx::query(
+        "UPDATE suppliers SET applied_task_id = $2, applied_list_at = $3, updated_at = now()
+         WHERE id = $1 AND (applied_list_at IS NULL OR applied_list_at <= $3)",
+    )
+    .bind(supplier)
+    .bind(task.task_id.as_uuid())
+    .bind(task.list_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| classify(&e))?;
     sqlx::query(
         "UPDATE task_runs SET
              status = 'completed', supplier_id = $2,
@@ -418,7 +443,7 @@ async fn complete(
              notes = $10, error = NULL, finished_at = now(), updated_at = now()
          WHERE task_id = $1",
     )
-    .bind(task.as_uuid())
+    .bind(task.task_id.as_uuid())
     .bind(supplier)
     .bind(counts.rows_seen as i64)
     .bind(counts.rows_stored as i64)

@@ -7,6 +7,8 @@ use intake_actors::domain::{
 };
 use intake_actors::ports::StartDecision;
 use sqlx::{FromRow, PgConnection, PgPool};
+
+use crate::redact;
 use uuid::Uuid;
 
 /// A row of `task_runs`, as operators and `intake` read it.
@@ -123,20 +125,17 @@ pub async fn start(
         return Ok(StartDecision::AlreadyApplied(record.to_result()));
     }
 
-    let message = task
-        .message
-        .as_ref()
-        .and_then(|m| serde_json::to_value(m).ok());
     sqlx::query(
         "INSERT INTO task_runs (task_id, supplier_id, supplier_name, parser_type, source,
-                                source_fingerprint, status, attempt, message, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, now())
+                                source_fingerprint, status, attempt, message, list_at, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, now())
          ON CONFLICT (task_id) DO UPDATE SET
              supplier_id = EXCLUDED.supplier_id,
              source_fingerprint = EXCLUDED.source_fingerprint,
              status = 'running',
              attempt = EXCLUDED.attempt,
              message = COALESCE(EXCLUDED.message, task_runs.message),
+             list_at = EXCLUDED.list_at,
              started_at = now(),
              finished_at = NULL,
              updated_at = now()",
@@ -145,12 +144,19 @@ pub async fn start(
     .bind(supplier)
     .bind(task.supplier_name.as_str())
     .bind(task.parser_type.as_str())
-    .bind(task.source.describe())
+    .bind(redact::source(&task.source))
     .bind(fingerprint.as_str())
     .bind(task.attempt as i32)
-    .bind(message)
+    .bind(stored_message(task))
+    .bind(task.list_at)
     .execute(&mut *tx)
     .await?;
+
+    if let Some(note) = superseded_by(&mut tx, supplier, task).await? {
+        let record = finish_skipped(&mut tx, task.task_id, "superseded", &note).await?;
+        tx.commit().await?;
+        return Ok(StartDecision::Skipped(record.to_result()));
+    }
 
     if !task.force {
         let last: Option<(Uuid, Option<String>)> = sqlx::query_as(
@@ -168,60 +174,114 @@ pub async fn start(
             let note = format!(
                 "the source is identical to the last successful ingestion (task {previous}); nothing was written. Enqueue with --force to ingest it again"
             );
-            let sql = format!(
-                "UPDATE task_runs SET status = 'skipped_duplicate', finished_at = now(), updated_at = now(),
-                        notes = jsonb_build_array($2::text)
-                 WHERE task_id = $1 RETURNING {RECORD_COLUMNS}"
-            );
-            let record = sqlx::query_as::<_, TaskRecord>(sqlx::AssertSqlSafe(sql))
-                .bind(task.task_id.as_uuid())
-                .bind(note)
-                .fetch_one(&mut *tx)
-                .await?;
+            let record = finish_skipped(&mut tx, task.task_id, "skipped_duplicate", &note).await?;
             tx.commit().await?;
-            return Ok(StartDecision::Duplicate(record.to_result()));
+            return Ok(StartDecision::Skipped(record.to_result()));
         }
     }
     tx.commit().await?;
     Ok(StartDecision::Proceed)
 }
 
-/// Records a failed attempt; a task already completed is left as it is.
+/// Whether a newer list of the supplier is already applied, and if so the note that says so.
+/// A forced task is never superseded.
+pub async fn superseded_by(
+    conn: &mut PgConnection,
+    supplier: Uuid,
+    task: &TaskMeta,
+) -> Result<Option<String>, sqlx::Error> {
+    if task.force {
+        return Ok(None);
+    }
+    let applied: Option<(Option<DateTime<Utc>>, Option<Uuid>)> =
+        sqlx::query_as("SELECT applied_list_at, applied_task_id FROM suppliers WHERE id = $1")
+            .bind(supplier)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(match applied {
+        Some((Some(applied_at), applied_task)) if applied_at > task.list_at => Some(format!(
+            "a newer list of this supplier (of {}, task {}) is already applied; this list (of {}) changed nothing. Enqueue or replay it with --force to apply it anyway",
+            applied_at.to_rfc3339(),
+            applied_task.map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
+            task.list_at.to_rfc3339()
+        )),
+        _ => None,
+    })
+}
+
+/// Ends a task that applies nothing, with the note that says why.
+pub async fn finish_skipped(
+    conn: &mut PgConnection,
+    task: TaskId,
+    status: &str,
+    note: &str,
+) -> Result<TaskRecord, sqlx::Error> {
+    let sql = format!(
+        "UPDATE task_runs SET status = $2::task_status, finished_at = now(), updated_at = now(),
+                notes = jsonb_build_array($3::text), error = NULL
+         WHERE task_id = $1 RETURNING {RECORD_COLUMNS}"
+    );
+    sqlx::query_as::<_, TaskRecord>(sqlx::AssertSqlSafe(sql))
+        .bind(task.as_uuid())
+        .bind(status)
+        .bind(note)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// The message as the task record keeps it: secrets of source URLs masked.
+/// NUL characters, which a message refused for them still carries, are dropped: no JSONB
+/// value can hold one.
+fn stored_message(task: &TaskMeta) -> Option<serde_json::Value> {
+    let json = serde_json::to_string(&redact::message(task.message.as_ref()?)).ok()?;
+    serde_json::from_str(&json.replace("\\u0000", "")).ok()
+}
+
+/// Records a failed attempt with the task's whole error history (attempts that failed while
+/// the database was away included); a task already finished for good is left as it is.
 pub async fn record_failure(
     pool: &PgPool,
     task: &TaskMeta,
     status: TaskStatus,
-    error: &AttemptError,
+    errors: &[AttemptError],
 ) -> Result<(), sqlx::Error> {
-    let error_json = serde_json::to_value(error).unwrap_or(serde_json::Value::Null);
-    let message = task
-        .message
-        .as_ref()
-        .and_then(|m| serde_json::to_value(m).ok());
+    let Some(last) = errors.last() else {
+        return Ok(());
+    };
+    let shown: Vec<AttemptError> = errors
+        .iter()
+        .map(|e| AttemptError {
+            message: redact::text(&e.message),
+            ..e.clone()
+        })
+        .collect();
+    let errors_json = serde_json::to_value(shown).unwrap_or(serde_json::Value::Null);
     let finished = status == TaskStatus::DeadLettered;
     sqlx::query(
         "INSERT INTO task_runs (task_id, supplier_id, supplier_name, parser_type, source, status,
-                                attempt, error, errors, message, finished_at)
+                                attempt, error, errors, message, list_at, finished_at)
          VALUES ($1, (SELECT id FROM suppliers WHERE name = $2), $2, $3, $4, $5::task_status,
-                 $6, $7, jsonb_build_array($8::jsonb), $9, CASE WHEN $10 THEN now() END)
+                 $6, $7, $8, $9, $10, CASE WHEN $11 THEN now() END)
          ON CONFLICT (task_id) DO UPDATE SET
              status = EXCLUDED.status,
              attempt = EXCLUDED.attempt,
              error = EXCLUDED.error,
-             errors = task_runs.errors || EXCLUDED.errors,
+             errors = CASE WHEN jsonb_array_length(EXCLUDED.errors) >= jsonb_array_length(task_runs.errors)
+                           THEN EXCLUDED.errors ELSE task_runs.errors || jsonb_build_array(EXCLUDED.errors -> -1) END,
              finished_at = EXCLUDED.finished_at,
              updated_at = now()
-         WHERE task_runs.status NOT IN ('completed', 'skipped_duplicate')",
+         WHERE task_runs.status NOT IN ('completed', 'skipped_duplicate', 'superseded')",
     )
     .bind(task.task_id.as_uuid())
     .bind(task.supplier_name.as_str())
     .bind(task.parser_type.as_str())
-    .bind(task.source.describe())
+    .bind(redact::source(&task.source))
     .bind(status.as_str())
-    .bind(error.attempt as i32)
-    .bind(&error.message)
-    .bind(error_json)
-    .bind(message)
+    .bind(last.attempt as i32)
+    .bind(redact::text(&last.message))
+    .bind(errors_json)
+    .bind(stored_message(task))
+    .bind(task.list_at)
     .bind(finished)
     .execute(pool)
     .await

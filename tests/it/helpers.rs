@@ -232,6 +232,7 @@ impl TestEnv {
             retry_count: 0,
             max_retries: 3,
             enqueued_at: chrono::Utc::now(),
+            list_date: None,
             expires_at: None,
             force: false,
             traceparent: None,

@@ -9,6 +9,7 @@ mod helpers;
 mod ingest;
 mod message;
 mod operations;
+mod order;
 mod reference;
 mod retries;
 mod schema;

@@ -39,6 +39,7 @@ fn every_field_intake_writes_is_in_the_schema_and_required_ones_match() {
         retry_count: 1,
         max_retries: 3,
         enqueued_at: chrono::Utc::now(),
+        list_date: Some(chrono::Utc::now()),
         expires_at: Some(chrono::Utc::now()),
         force: true,
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),

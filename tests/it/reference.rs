@@ -22,6 +22,7 @@ fn read(path: &std::path::Path) -> (Vec<Item>, Vec<intake_actors::domain::Reject
         content: SourceContent::File(LocalFile {
             path: path.to_path_buf(),
             remove_on_drop: false,
+            stamp: None,
         }),
         fingerprint: Fingerprint::from_hex(String::new()),
         name_hint: String::new(),

@@ -56,6 +56,8 @@ pub struct TaskMeta {
     /// Counts from 1.
     pub attempt: u32,
     pub force: bool,
+    /// Where this list stands among its supplier's lists (see [`TaskMessage::list_at`]).
+    pub list_at: chrono::DateTime<chrono::Utc>,
     pub origin: Origin,
     pub source: SourceConfig,
     /// The message as enqueued, kept on the task record.
@@ -70,6 +72,7 @@ impl TaskMeta {
             parser_type: message.parser_type.clone(),
             attempt: message.attempt(),
             force: message.force,
+            list_at: message.list_at(),
             origin,
             source: message.source_config.clone(),
             message: Some(message),

@@ -110,6 +110,15 @@ pub struct TaskMessage {
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     pub enqueued_at: DateTime<Utc>,
+    /// When the supplier issued this list (a date or a date-time), if the producer knows it.
+    /// A supplier's lists take effect in this order, or in the order they were enqueued when
+    /// it is absent; an older list than the one applied is recorded as superseded.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "date_or_date_time"
+    )]
+    pub list_date: Option<DateTime<Utc>>,
     /// A task still queued after this instant is dead-lettered as expired instead of run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -148,6 +157,11 @@ impl TaskMessage {
         {
             return Err("expires_at is earlier than enqueued_at".into());
         }
+        // No PostgreSQL text or JSONB value can hold NUL: such a message could be neither
+        // run nor recorded as it is.
+        if serde_json::to_string(self).is_ok_and(|json| json.contains("\\u0000")) {
+            return Err("a text field contains a NUL character (\\u0000)".into());
+        }
         self.source_config.validate()
     }
 
@@ -159,6 +173,31 @@ impl TaskMessage {
     pub fn attempt(&self) -> u32 {
         self.retry_count + 1
     }
+
+    /// Where this list stands among its supplier's lists: the producer's list date, or else
+    /// when it was first enqueued (retries, hand-backs and replays keep that instant).
+    pub fn list_at(&self) -> DateTime<Utc> {
+        self.list_date.unwrap_or(self.enqueued_at)
+    }
+}
+
+/// `2026-11-22` (midnight UTC) or an RFC 3339 date-time.
+fn date_or_date_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Ok(at) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|at| Some(at.and_utc()))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "list_date {text:?} is neither a date (2026-11-22) nor an RFC 3339 date-time"
+            ))
+        })
 }
 
 /// Whether trying again can help.
@@ -259,6 +298,8 @@ pub enum TaskStatus {
     Running,
     Completed,
     SkippedDuplicate,
+    /// A newer list of the same supplier was already applied; this one changed nothing.
+    Superseded,
     RetryScheduled,
     DeadLettered,
 }
@@ -269,13 +310,14 @@ impl TaskStatus {
             Self::Running => "running",
             Self::Completed => "completed",
             Self::SkippedDuplicate => "skipped_duplicate",
+            Self::Superseded => "superseded",
             Self::RetryScheduled => "retry_scheduled",
             Self::DeadLettered => "dead_lettered",
         }
     }
 
     pub fn is_success(&self) -> bool {
-        matches!(self, Self::Completed | Self::SkippedDuplicate)
+        matches!(self, Self::Completed | Self::SkippedDuplicate | Self::Superseded)
     }
 }
 
@@ -330,6 +372,29 @@ mod tests {
         json["expires_at"] = "2026-11-21T10:00:00Z".into();
         let msg: TaskMessage = serde_json::from_value(json).unwrap();
         assert!(msg.validate().is_err());
+    }
+
+    #[test]
+    fn list_date_takes_a_date_or_a_date_time_and_orders_the_list() {
+        let mut json = message_json();
+        let msg: TaskMessage = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(msg.list_at(), msg.enqueued_at, "without a list date, the enqueue time orders");
+        json["list_date"] = "2026-11-20".into();
+        let msg: TaskMessage = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(msg.list_at().to_rfc3339(), "2026-11-20T00:00:00+00:00");
+        json["list_date"] = "2026-11-20T08:30:00+02:00".into();
+        let msg: TaskMessage = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(msg.list_at().to_rfc3339(), "2026-11-20T06:30:00+00:00");
+        json["list_date"] = "yesterday".into();
+        assert!(serde_json::from_value::<TaskMessage>(json).is_err());
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_invalid() {
+        let mut json = message_json();
+        json["source_config"]["path"] = "a\u{0}b.csv".into();
+        let msg: TaskMessage = serde_json::from_value(json).unwrap();
+        assert!(msg.validate().unwrap_err().contains("NUL"));
     }
 
     #[test]

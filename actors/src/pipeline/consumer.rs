@@ -13,6 +13,7 @@ use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::completion::{Outcome, completion};
@@ -30,8 +31,13 @@ pub struct ConsumerSettings {
     pub tasks_in_flight: usize,
     /// How long one fetch waits for a task.
     pub fetch_block: Duration,
-    /// A delivery untouched for this long belongs to a dead worker and is reclaimed.
+    /// A delivery untouched for this long belongs to a dead or stuck worker and is reclaimed:
+    /// the backstop for a worker that is alive but does not move.
     pub visibility_timeout: Duration,
+    /// How often this worker says it is alive.
+    pub heartbeat: Duration,
+    /// A worker silent for this long is dead: its deliveries are claimed at once.
+    pub heartbeat_ttl: Duration,
     /// How often due retries are moved back onto the queue.
     pub promote_every: Duration,
     /// Delay before retry n (the last one repeats).
@@ -57,7 +63,10 @@ pub enum ConsumerMsg {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Tick {
+    /// Refreshes this worker's heartbeat.
     Heartbeat,
+    /// Resets the idle time of the deliveries in hand.
+    Touch,
     Promote,
     Stats,
     /// Asks the catalogue store whether it is back, while intake is paused.
@@ -177,7 +186,12 @@ impl Actor for QueueConsumer {
                 ConsumerMsg::Tick(tick)
             })
         };
-        background.push(every(settings.visibility_timeout / 3, Tick::Heartbeat));
+        // Alive before the first task is taken, so no other worker claims it as an orphan.
+        if let Err(e) = args.queue.heartbeat(settings.heartbeat_ttl).await {
+            tracing::warn!(error = %e, "the first heartbeat failed; retrying");
+        }
+        background.push(every(settings.heartbeat, Tick::Heartbeat));
+        background.push(every(settings.visibility_timeout / 3, Tick::Touch));
         background.push(every(settings.promote_every, Tick::Promote));
         background.push(every(settings.stats_every, Tick::Stats));
         background.push(every(Duration::from_millis(250), Tick::ProbeStore));
@@ -264,6 +278,7 @@ async fn fetch_loop(
     let mut backoff = Backoff::new("redis", Duration::from_millis(250), Duration::from_secs(30));
     let reclaim_every = settings.visibility_timeout / 2;
     let mut next_reclaim = Instant::now();
+    let mut next_orphan_check = Instant::now();
     loop {
         match intake.wait_for(|i| *i != Intake::Paused).await.map(|i| *i) {
             Ok(Intake::Open) => {}
@@ -281,7 +296,15 @@ async fn fetch_loop(
             batch.push(slot);
         }
         let mut fetched = Ok(Vec::new());
-        if Instant::now() >= next_reclaim {
+        // A dead worker's deliveries are taken as soon as its heartbeat lapses.
+        if Instant::now() >= next_orphan_check {
+            next_orphan_check = Instant::now() + settings.heartbeat;
+            fetched = queue.claim_orphans(settings.heartbeat, batch.len()).await;
+            for d in fetched.iter().flatten() {
+                tracing::warn!(delivery = %d.id, deliveries = d.deliveries, "took over a task of a worker whose heartbeat stopped");
+            }
+        }
+        if matches!(&fetched, Ok(d) if d.is_empty()) && Instant::now() >= next_reclaim {
             next_reclaim = Instant::now() + reclaim_every;
             fetched = queue.reclaim(settings.visibility_timeout, batch.len()).await;
             for d in fetched.iter().flatten() {
@@ -342,9 +365,7 @@ async fn on_delivery(
     } else {
         serde_json::from_str::<TaskMessage>(&delivery.payload).map_err(|e| format!("malformed task message: {e}"))
     };
-    let message = match parsed
-        .and_then(|m| m.validate().map(|()| m).map_err(|e| format!("invalid task message: {e}")))
-    {
+    let message = match parsed {
         Ok(message) => message,
         Err(reason) => {
             let id = task_id_of(&delivery.payload).unwrap_or_else(|| format!("entry-{}", delivery.id));
@@ -352,6 +373,11 @@ async fn on_delivery(
         }
     };
     let meta = TaskMeta::from_message(message.clone(), Origin::Queue);
+    // A message that reads but breaks a rule has an id and a supplier: it gets a task record.
+    if let Err(reason) = message.validate() {
+        let failure = TaskFailure::permanent(format!("invalid task message: {reason}"));
+        return dead_letter_task(state, Some(delivery.id), message, meta, failure, slot);
+    }
 
     if delivery.deliveries > state.args.settings.max_deliveries {
         let failure = TaskFailure::permanent(format!(
@@ -460,7 +486,20 @@ async fn on_finished(state: &mut ConsumerState, id: DeliveryId, outcome: Outcome
     let elapsed = task.started.elapsed();
     metrics::histogram!("intake_task_duration_seconds").record(elapsed.as_secs_f64());
     let span = task.span.clone();
-    let _entered = span.enter();
+    // Instrumented, not entered: an entered span held across an await would lend this task's
+    // fields to whatever else runs on the thread meanwhile.
+    settle(state, id, task, outcome, elapsed).instrument(span).await;
+    if let DrainState::Draining { report, .. } = &mut state.drain {
+        report.finished += 1;
+        if state.in_flight.is_empty() {
+            finish_drain(state);
+        }
+    }
+}
+
+/// Acknowledges, retries or dead-letters a task whose outcome came back.
+async fn settle(state: &mut ConsumerState, id: DeliveryId, task: InFlight, outcome: Outcome, elapsed: Duration) {
+    let span = task.span.clone();
     match outcome {
         Outcome::Done(mut result) => {
             result.duration_ms = elapsed.as_millis() as u64;
@@ -504,12 +543,6 @@ async fn on_finished(state: &mut ConsumerState, id: DeliveryId, outcome: Outcome
             }
             let failure = TaskFailure::transient("an actor stopped while it held the task");
             settle_failure(state, id, task, failure).await;
-        }
-    }
-    if let DrainState::Draining { report, .. } = &mut state.drain {
-        report.finished += 1;
-        if state.in_flight.is_empty() {
-            finish_drain(state);
         }
     }
 }
@@ -564,7 +597,7 @@ async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, task: InFligh
     if let Err(e) = state
         .args
         .catalog
-        .record_failure(&meta, TaskStatus::RetryScheduled, &error)
+        .record_failure(&meta, TaskStatus::RetryScheduled, &message.errors)
         .await
     {
         tracing::warn!(task_id = %meta.task_id, error = %e, "could not record the failed attempt");
@@ -692,7 +725,7 @@ async fn probe_store(state: &mut ConsumerState) {
 }
 
 async fn on_tick(state: &mut ConsumerState, tick: Tick) {
-    if !matches!(state.drain, DrainState::Serving) && !matches!(tick, Tick::Heartbeat) {
+    if !matches!(state.drain, DrainState::Serving) && !matches!(tick, Tick::Heartbeat | Tick::Touch) {
         return;
     }
     if matches!(tick, Tick::ProbeStore) {
@@ -709,7 +742,8 @@ async fn on_tick(state: &mut ConsumerState, tick: Tick) {
     }
     let queue = state.args.queue.clone();
     let result = match tick {
-        Tick::Heartbeat => {
+        Tick::Heartbeat => queue.heartbeat(state.args.settings.heartbeat_ttl).await,
+        Tick::Touch => {
             if state.in_flight.is_empty() {
                 return;
             }

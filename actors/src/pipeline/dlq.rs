@@ -69,10 +69,10 @@ async fn file(
 ) {
     tracing::warn!(task_id = %letter.id, class = %letter.class, reason = %letter.reason, "dead-lettering task");
     // The record first: whoever sees the published result finds the record agreeing with it.
-    if let (Some(meta), Some(last)) = (task, letter.errors.last())
+    if let Some(meta) = task
         && let Err(e) = state
             .catalog
-            .record_failure(&meta, TaskStatus::DeadLettered, last)
+            .record_failure(&meta, TaskStatus::DeadLettered, &letter.errors)
             .await
     {
         tracing::warn!(task_id = %letter.id, error = %e, "could not mark the task record dead-lettered");

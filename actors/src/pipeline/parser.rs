@@ -134,6 +134,7 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
         });
         decoder.decode(&source, &config, &mut reader)?;
         let summary = reader.finish().map_err(DecodeError::Unusable)?;
+        source.verify_unchanged()?;
         Ok::<_, DecodeError>((summary, started.elapsed(), blocked))
     });
 
@@ -185,10 +186,18 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
             let unusable = matches!(error, DecodeError::Unusable(_));
             abort(&writer, &meta, error.into_failure(), unusable, done);
         }
-        // A decoder that panics (a poison file) takes this actor down with it, so the
-        // supervisor restarts it; the dropped completion fails the task into its retry path.
+        // A panic while reading one source is that source's fault (a decoder met bytes it did
+        // not expect): the task fails for good with the panic's message, and this actor, its
+        // other tasks and the restart budget are untouched.
         Err(join) => match join.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
+            Ok(panic) => {
+                let failure = TaskFailure::permanent(format!(
+                    "reading the source failed unexpectedly: {}",
+                    panic_message(panic.as_ref())
+                ));
+                tracing::error!(task_id = %task, error = %failure.message, "a decoder panicked");
+                abort(&writer, &meta, failure, true, done);
+            }
             Err(_) => abort(&writer, &meta, TaskFailure::transient("decoding was cancelled"), false, done),
         },
     }
@@ -215,4 +224,13 @@ fn abort(
     {
         done.fail(failure);
     }
+}
+
+/// The text a panic was raised with.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }

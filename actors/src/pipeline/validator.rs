@@ -5,6 +5,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::completion::Completion;
 use super::flow::Credit;
+use super::parser::panic_message;
 use super::writer::WriterMsg;
 use crate::domain::{Item, Rejection, TaskFailure, TaskId};
 use crate::mapping::RowChunk;
@@ -53,18 +54,34 @@ impl Actor for ValidatorActor {
             } => {
                 let started = std::time::Instant::now();
                 let span = tracing::info_span!("validate", task_id = %task, rows = chunk.rows.len(), rejected = tracing::field::Empty);
-                let (items, rejections) = span.in_scope(|| validate(&chunk));
-                span.record("rejected", rejections.len());
-                let _entered = span.enter();
-                drop(chunk);
-                // A stopped writer fails the task when its Finish cannot be delivered either.
-                let _ = writer.send_message(WriterMsg::Stage {
-                    task,
-                    items,
-                    rejections,
-                    credit,
-                    validated_in: started.elapsed(),
+                // Rows are outside data: a panic on one of them fails this task, not the actor
+                // that serves every task.
+                let validated = span.in_scope(|| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| validate(&chunk)))
                 });
+                drop(chunk);
+                let message = match validated {
+                    Ok((items, rejections)) => {
+                        span.record("rejected", rejections.len());
+                        WriterMsg::Stage {
+                            task,
+                            items,
+                            rejections,
+                            credit,
+                            validated_in: started.elapsed(),
+                        }
+                    }
+                    Err(panic) => {
+                        let failure = TaskFailure::permanent(format!(
+                            "validating the rows failed unexpectedly: {}",
+                            panic_message(panic.as_ref())
+                        ));
+                        span.in_scope(|| tracing::error!(task_id = %task, error = %failure.message, "validation panicked"));
+                        WriterMsg::Fail { task, failure }
+                    }
+                };
+                // A stopped writer fails the task when its Finish cannot be delivered either.
+                let _ = writer.send_message(message);
             }
             ValidatorMsg::Finish {
                 task,

@@ -42,6 +42,9 @@ pub enum WriterMsg {
         summary: ParseSummary,
         done: Completion,
     },
+    /// The task cannot succeed: its staged rows are dropped now and its commit fails with
+    /// `failure`.
+    Fail { task: TaskId, failure: TaskFailure },
     /// Drops the task's staged rows; `done` is failed with `failure` when given.
     Abort {
         task: TaskId,
@@ -126,6 +129,13 @@ impl Actor for DbWriterActor {
                 summary,
                 done,
             } => commit(state, task, summary, done).await,
+            WriterMsg::Fail { task, failure } => {
+                if let Some(session) = state.sessions.get_mut(&task) {
+                    session.failure.get_or_insert(failure);
+                    // Dropping the staging rolls its transaction back.
+                    session.staging = None;
+                }
+            }
             WriterMsg::Abort {
                 task,
                 failure,
@@ -155,7 +165,7 @@ async fn begin(
 ) -> Result<Begun, TaskFailure> {
     match state.catalog.start_task(&meta, fingerprint).await? {
         StartDecision::Proceed => {}
-        StartDecision::AlreadyApplied(result) | StartDecision::Duplicate(result) => {
+        StartDecision::AlreadyApplied(result) | StartDecision::Skipped(result) => {
             return Ok(Begun::Finished(Box::new(result)));
         }
     }
