@@ -261,6 +261,59 @@ async fn the_worker_role_writes_rows_but_cannot_change_the_schema() {
 }
 
 #[tokio::test]
+async fn roles_get_a_scram_verifier_of_their_password_never_the_password() {
+    use aws_lc_rs::{digest, hmac, pbkdf2};
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let (migrator, worker) = (format!("migrator_{suffix}"), format!("worker_{suffix}"));
+    let _roles = RolesGuard(vec![migrator.clone(), worker.clone()]);
+    let db = TestDb::empty_on_server().await;
+    let roles = intake::store::roles::Roles {
+        migrator: migrator.clone(),
+        migrator_password: None,
+        worker: worker.clone(),
+        worker_password: Some("w-secret".into()),
+    };
+    intake::store::roles::create(&db.pool, &roles).await.unwrap();
+
+    let stored = |role: String| {
+        sqlx::query_scalar::<_, Option<String>>("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
+            .bind(role)
+            .fetch_one(&db.pool)
+    };
+    assert_eq!(stored(migrator.clone()).await.unwrap(), None, "no password, no verifier");
+    let verifier = stored(worker.clone()).await.unwrap().expect("the worker has a password");
+    assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
+
+    // The server trusts 127.0.0.1, so logging in proves little; recomputing the verifier from
+    // its salt with another implementation (aws-lc) proves the password is the one given.
+    let (salt, keys) = verifier["SCRAM-SHA-256$4096:".len()..].split_once('$').unwrap();
+    let (stored_key, server_key) = keys.split_once(':').unwrap();
+    let salt = STANDARD.decode(salt).unwrap();
+    assert_eq!(salt.len(), 16);
+    let mut salted = [0u8; 32];
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, 4096.try_into().unwrap(), &salt, b"w-secret", &mut salted);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+    let client_key = hmac::sign(&key, b"Client Key");
+    assert_eq!(stored_key, STANDARD.encode(digest::digest(&digest::SHA256, client_key.as_ref())));
+    assert_eq!(server_key, STANDARD.encode(hmac::sign(&key, b"Server Key")));
+
+    // Running it again gives a new salt, and still the same password.
+    intake::store::roles::create(&db.pool, &roles).await.unwrap();
+    let again = stored(worker.clone()).await.unwrap().unwrap();
+    assert_ne!(again, verifier, "a fresh salt each time");
+
+    let url =
+        with_database(&crate::helpers::server_url(), &db.name).replacen("postgres@", &format!("{worker}:w-secret@"), 1);
+    let mut conn = PgConnection::connect(&url).await.expect("the worker logs in with its password");
+    let user: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(user, worker);
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_worker_refuses_a_database_without_its_migrations() {
     let env = TestEnv::new().await;
     let bare = TestDb::empty_on_server().await;
