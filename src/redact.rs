@@ -69,9 +69,13 @@ pub fn text(raw: &str) -> String {
         let scheme_start = rest[..found]
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
             .map_or(0, |i| i + 1);
-        let end = rest[found..]
+        let mut end = rest[found..]
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | ')'))
             .map_or(rest.len(), |i| found + i);
+        // Punctuation that ends a sentence is not part of the URL.
+        while end > found + 3 && rest[..end].ends_with(['.', ',', ':', ';']) {
+            end -= 1;
+        }
         out.push_str(&rest[..scheme_start]);
         out.push_str(&url(&rest[scheme_start..end]));
         rest = &rest[end..];

@@ -127,8 +127,8 @@ pub async fn start(
 
     sqlx::query(
         "INSERT INTO task_runs (task_id, supplier_id, supplier_name, parser_type, source,
-                                source_fingerprint, status, attempt, message, list_at, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, now())
+                                source_fingerprint, status, attempt, message, list_at, errors, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10, now())
          ON CONFLICT (task_id) DO UPDATE SET
              supplier_id = EXCLUDED.supplier_id,
              source_fingerprint = EXCLUDED.source_fingerprint,
@@ -136,6 +136,10 @@ pub async fn start(
              attempt = EXCLUDED.attempt,
              message = COALESCE(EXCLUDED.message, task_runs.message),
              list_at = EXCLUDED.list_at,
+             -- The message carries every failed attempt, those that could not be recorded
+             -- while the database was away included.
+             errors = CASE WHEN jsonb_array_length(EXCLUDED.errors) > jsonb_array_length(task_runs.errors)
+                           THEN EXCLUDED.errors ELSE task_runs.errors END,
              started_at = now(),
              finished_at = NULL,
              updated_at = now()",
@@ -149,6 +153,7 @@ pub async fn start(
     .bind(task.attempt as i32)
     .bind(stored_message(task))
     .bind(task.list_at)
+    .bind(history(task.message.as_ref().map_or(&[][..], |m| &m.errors)))
     .execute(&mut *tx)
     .await?;
 
@@ -229,6 +234,18 @@ pub async fn finish_skipped(
         .await
 }
 
+/// A task's failed attempts as its record keeps them: error texts masked.
+fn history(errors: &[AttemptError]) -> serde_json::Value {
+    let shown: Vec<AttemptError> = errors
+        .iter()
+        .map(|e| AttemptError {
+            message: redact::text(&e.message),
+            ..e.clone()
+        })
+        .collect();
+    serde_json::to_value(shown).unwrap_or_else(|_| serde_json::json!([]))
+}
+
 /// The message as the task record keeps it: secrets of source URLs masked.
 /// NUL characters, which a message refused for them still carries, are dropped: no JSONB
 /// value can hold one.
@@ -248,14 +265,7 @@ pub async fn record_failure(
     let Some(last) = errors.last() else {
         return Ok(());
     };
-    let shown: Vec<AttemptError> = errors
-        .iter()
-        .map(|e| AttemptError {
-            message: redact::text(&e.message),
-            ..e.clone()
-        })
-        .collect();
-    let errors_json = serde_json::to_value(shown).unwrap_or(serde_json::Value::Null);
+    let errors_json = history(errors);
     let finished = status == TaskStatus::DeadLettered;
     sqlx::query(
         "INSERT INTO task_runs (task_id, supplier_id, supplier_name, parser_type, source, status,

@@ -41,6 +41,8 @@ struct Seen {
     tokens: AtomicUsize,
     api_calls: AtomicUsize,
     busy_answered: AtomicUsize,
+    /// When each request for the busy spreadsheet arrived.
+    busy_at: Mutex<Vec<std::time::Instant>>,
     bad_tokens: AtomicUsize,
     paths: Mutex<Vec<String>>,
 }
@@ -134,14 +136,18 @@ async fn spreadsheet(
     };
     match id.as_str() {
         PRIVATE_ID => return error(StatusCode::FORBIDDEN, 403, "The caller does not have permission", "PERMISSION_DENIED"),
-        BUSY_ID if google.seen.busy_answered.fetch_add(1, Ordering::SeqCst) == 0 => {
+        BUSY_ID if {
+            google.seen.busy_at.lock().unwrap().push(std::time::Instant::now());
+            google.seen.busy_answered.fetch_add(1, Ordering::SeqCst) == 0
+        } => {
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 429,
                 "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute per user'",
                 "RESOURCE_EXHAUSTED",
             );
-            response.headers_mut().insert(header::RETRY_AFTER, "1".parse().unwrap());
+            // Longer than the client's own first backoff (1 s), so the wait shows whose it was.
+            response.headers_mut().insert(header::RETRY_AFTER, "3".parse().unwrap());
             return response;
         }
         SHEET_ID | BUSY_ID => {}
@@ -306,6 +312,9 @@ async fn a_rate_limited_read_waits_as_google_asks_and_succeeds() {
     assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
     assert_eq!(result.attempt, 1, "waited within the attempt, as Retry-After said");
     assert_eq!(google.seen.busy_answered.load(Ordering::SeqCst), 3, "429, then metadata, then values");
+    let at = google.seen.busy_at.lock().unwrap().clone();
+    let waited = at[1] - at[0];
+    assert!(waited >= Duration::from_secs(3), "Retry-After: 3 was honoured, waited {waited:?}");
     worker.stop().await;
 }
 

@@ -33,7 +33,12 @@ async fn health_and_metrics_are_served_while_the_worker_runs() {
     let ready = get("readyz").await.unwrap();
     assert_eq!(ready.status(), 200);
     let checks: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(checks, serde_json::json!({"database": true, "redis": true, "actors": true}));
+    for check in ["database", "redis", "actors"] {
+        assert_eq!(checks[check], true, "{checks}");
+    }
+    // The test Redis keeps nothing on disk: ready, with the risk said out loud.
+    assert_eq!(checks["redis_persistence"]["appendonly"], false, "{checks}");
+    assert!(checks["warnings"][0].as_str().unwrap_or_default().contains("appendonly"), "{checks}");
 
     let message = env.message("Acme", "csv", &env.csv("p.csv", "SKU,Name,Price\nA,Hammer,1\nB,Saw,\n"));
     env.enqueue(&message).await;
@@ -46,6 +51,7 @@ async fn health_and_metrics_are_served_while_the_worker_runs() {
         "intake_task_duration_seconds_bucket",
         "intake_db_batch_seconds_bucket{step=\"merge\"",
         "intake_actor_restarts 0",
+        "intake_redis_appendonly 0",
     ] {
         assert!(metrics.contains(expected), "{expected} missing from:\n{metrics}");
     }
@@ -67,6 +73,9 @@ async fn intake_health_exits_zero_only_when_a_worker_answers() {
     .await;
     let ready = env.command().args(["health", "--ready"]).output().unwrap();
     assert!(ready.status.success(), "{}\n{}", String::from_utf8_lossy(&ready.stderr), worker.log());
+    // The test Redis keeps nothing on disk: the worker says so at start and on every check.
+    assert!(String::from_utf8_lossy(&ready.stderr).contains("warning: redis has no append-only file"));
+    assert!(worker.log().contains("redis has no append-only file"), "{}", worker.log());
 }
 
 /// An OTLP/HTTP collector that keeps what it receives.

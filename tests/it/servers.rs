@@ -172,6 +172,15 @@ impl PrivateRedis {
         wait_for_port(self.port, false, Duration::from_secs(30));
     }
 
+    /// Kills the server (SIGKILL: a crash, no chance to close connections) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        wait_for_port(self.port, false, Duration::from_secs(30));
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

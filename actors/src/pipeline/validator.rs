@@ -80,8 +80,9 @@ impl Actor for ValidatorActor {
                         WriterMsg::Fail { task, failure }
                     }
                 };
-                // A stopped writer fails the task when its Finish cannot be delivered either.
-                let _ = writer.send_message(message);
+                // Sent inside the span, so the staging is traced under it. A stopped writer
+                // fails the task when its Finish cannot be delivered either.
+                let _ = span.in_scope(|| writer.send_message(message));
             }
             ValidatorMsg::Finish {
                 task,
