@@ -290,23 +290,16 @@ async fn a_committed_task_delivered_again_is_acknowledged_and_changes_nothing() 
     env.enqueue(&message).await;
     let first = env.result(message.task_id, WAIT).await;
     assert_eq!(first.status, TaskStatus::Completed);
-    let counts = |env: &TestEnv| async move {
-        (
-            env.db.count("SELECT count(*) FROM supplier_items").await,
-            env.db.count("SELECT count(*) FROM price_history").await,
-            env.db.count("SELECT count(*) FROM parsing_logs").await,
-        )
-    };
-    let before = counts(&env).await;
+    let before = catalogue_counts(&env).await;
 
     // The same task again, as a redelivery after a lost acknowledgement would bring it.
     let key = env.queue.keys().result(&message.task_id.to_string());
-    let _: () = redis_del(&env, &key).await;
+    redis_del(&env, &key).await;
     env.enqueue(&message).await;
     let again = env.result(message.task_id, WAIT).await;
     assert_eq!(again.status, TaskStatus::Completed, "the stored result is returned");
     assert_eq!(again.counts, first.counts);
-    assert_eq!(counts(&env).await, before, "nothing applied twice");
+    assert_eq!(catalogue_counts(&env).await, before, "nothing applied twice");
     let stats = TaskQueue::stats(&env.queue).await.unwrap();
     assert_eq!((stats.waiting, stats.pending), (0, 0), "acknowledged");
     worker.stop().await;
@@ -324,6 +317,14 @@ async fn a_committed_task_delivered_again_is_acknowledged_and_changes_nothing() 
     .await;
     assert_eq!(env.result(racing.task_id, WAIT).await.status, TaskStatus::Completed, "{}\n{}", a.log(), b.log());
     assert_applied_once_for_supplier(&env, &racing, 20_000).await;
+}
+
+async fn catalogue_counts(env: &TestEnv) -> (i64, i64, i64) {
+    (
+        env.db.count("SELECT count(*) FROM supplier_items").await,
+        env.db.count("SELECT count(*) FROM price_history").await,
+        env.db.count("SELECT count(*) FROM parsing_logs").await,
+    )
 }
 
 async fn redis_del(env: &TestEnv, key: &str) {

@@ -49,6 +49,7 @@ fn hostile_files(env: &TestEnv) -> Vec<(&'static str, std::path::PathBuf)> {
         put(&format!("noise-{seed}.xlsx"), "xlsx", noise(seed, 32 * 1024));
     }
     put("empty.xlsx", "xlsx", Vec::new());
+    put("text.xlsx", "xlsx", b"SKU,Name,Price\nA,Hammer,1\n".to_vec());
     put("png.xlsx", "xlsx", [b"\x89PNG\r\n\x1a\n".to_vec(), noise(30, 4000)].concat());
     let workbook = dir.join("whole.xlsx");
     let mut rows = vec![vec![X::Text("SKU"), X::Text("Name"), X::Text("Price")]];

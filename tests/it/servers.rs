@@ -163,15 +163,6 @@ impl PrivateRedis {
         wait_for_port(self.port, true, Duration::from_secs(30));
     }
 
-    /// Stops the server (SIGTERM, as an orchestrator would) and waits for it.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            let _ = child.wait();
-        }
-        wait_for_port(self.port, false, Duration::from_secs(30));
-    }
-
     /// Kills the server (SIGKILL: a crash, no chance to close connections) and waits for it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
