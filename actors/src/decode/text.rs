@@ -117,7 +117,9 @@ mod tests {
 
     fn read_all(bytes: &[u8], encoding: &'static Encoding) -> String {
         let mut s = String::new();
-        Utf8Reader::new(bytes, encoding).read_to_string(&mut s).unwrap();
+        Utf8Reader::new(bytes, encoding)
+            .read_to_string(&mut s)
+            .unwrap();
         s
     }
 
