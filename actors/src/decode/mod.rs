@@ -22,3 +22,17 @@ pub fn standard_registry() -> DecoderRegistry {
     }
     registry
 }
+
+/// Runs parsing code that may panic on malformed input (third-party readers), returning the
+/// panic's message instead of unwinding into the caller.
+pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        if let Some(text) = payload.downcast_ref::<&str>() {
+            (*text).to_owned()
+        } else if let Some(text) = payload.downcast_ref::<String>() {
+            text.clone()
+        } else {
+            "a panic without a message".to_owned()
+        }
+    })
+}

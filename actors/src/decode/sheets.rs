@@ -72,7 +72,9 @@ impl Decoder for SheetsDecoder {
                 let mut cells = vec![Cell::Empty; first_col];
                 cells.extend(values.into_iter().map(cell));
                 let row = RawRow {
-                    number: RowNumber(first_row + offset as u32),
+                    number: RowNumber(
+                        first_row.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX)),
+                    ),
                     cells,
                 };
                 if sink.event(TableEvent::Row(row)).is_break() {
@@ -101,14 +103,23 @@ fn range_start(range: &str) -> (u32, usize) {
         return (1, 0);
     };
     let start = cells.split(':').next().unwrap_or("");
-    let letters: String = start.chars().take_while(char::is_ascii_alphabetic).collect();
+    let letters: String = start
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
     if letters.len() > 3 {
         return (1, 0);
     }
-    let digits: String = start.chars().skip(letters.len()).take_while(char::is_ascii_digit).collect();
+    let digits: String = start
+        .chars()
+        .skip(letters.len())
+        .take_while(char::is_ascii_digit)
+        .collect();
     let column = letters
         .bytes()
-        .fold(0usize, |n, b| n * 26 + usize::from(b.to_ascii_uppercase() - b'A' + 1))
+        .fold(0usize, |n, b| {
+            n * 26 + usize::from(b.to_ascii_uppercase() - b'A' + 1)
+        })
         .saturating_sub(1);
     (digits.parse().unwrap_or(1).max(1), column)
 }
@@ -155,11 +166,119 @@ mod tests {
                 ControlFlow::Continue(())
             })
             .unwrap();
-        let TableEvent::Table { merged, .. } = &events[0] else { panic!() };
-        assert_eq!(merged[0], MergedRange { first_row: 2, last_row: 2, first_col: 2, last_col: 3 });
-        let TableEvent::Row(last) = &events[3] else { panic!() };
+        let TableEvent::Table { merged, .. } = &events[0] else {
+            panic!()
+        };
+        assert_eq!(
+            merged[0],
+            MergedRange {
+                first_row: 2,
+                last_row: 2,
+                first_col: 2,
+                last_col: 3
+            }
+        );
+        let TableEvent::Row(last) = &events[3] else {
+            panic!()
+        };
         assert_eq!(last.number, RowNumber(4));
         assert_eq!(last.cells[2], Cell::Number(12.5));
         assert_eq!(last.cells[3], Cell::Bool(true));
+    }
+
+    fn decode_any(bytes: Vec<u8>) -> Result<Vec<TableEvent>, DecodeError> {
+        let source = FetchedSource {
+            content: SourceContent::Bytes(bytes),
+            fingerprint: Fingerprint::from_hex("x".into()),
+            name_hint: String::new(),
+        };
+        let mut events = Vec::new();
+        SheetsDecoder
+            .decode(&source, &SourceConfig::default(), &mut |e: TableEvent| {
+                events.push(e);
+                ControlFlow::Continue(())
+            })
+            .map(|()| events)
+    }
+
+    #[test]
+    fn rows_at_the_last_row_number_do_not_overflow() {
+        let doc = serde_json::json!({
+            "spreadsheet_id": "x",
+            "sheets": [{"title": "S", "index": 1, "range": "S!ZZZ4294967295:A1",
+                        "merges": [[4294967295u32, 0, 5, 4], [0, 4294967295u32, 0, 4294967295u32]],
+                        "values": [["a"], ["b"], [1e308, null, {"x": [1]}]]}]
+        });
+        let events = decode_any(serde_json::to_vec(&doc).unwrap()).unwrap();
+        let TableEvent::Row(last) = &events[3] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(last.number, RowNumber(u32::MAX));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                ".{0,8}".prop_map(serde_json::Value::from),
+                Just(serde_json::json!({"a": [1, "b"]})),
+            ]
+        }
+
+        fn sheet() -> impl Strategy<Value = SheetValues> {
+            (
+                ".{0,6}",
+                any::<usize>(),
+                prop_oneof![
+                    ".{0,12}",
+                    "[A-Za-z]{0,5}![A-Za-z]{0,5}[0-9]{0,12}(:[A-Z]{1,3}[0-9]{1,3})?"
+                ],
+                proptest::collection::vec(any::<[u32; 4]>(), 0..4),
+                proptest::collection::vec(proptest::collection::vec(value(), 0..5), 0..5),
+            )
+                .prop_map(|(title, index, range, merges, values)| SheetValues {
+                    title,
+                    index,
+                    range,
+                    merges,
+                    values,
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_bytes_are_values_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let _ = decode_any(bytes);
+            }
+
+            #[test]
+            fn any_sheets_decode(sheets in proptest::collection::vec(sheet(), 0..3)) {
+                let doc = SpreadsheetValues { spreadsheet_id: "x".into(), sheets };
+                let events = decode_any(serde_json::to_vec(&doc).unwrap());
+                prop_assert!(events.is_ok(), "{events:?}");
+            }
+
+            #[test]
+            fn any_json_prefix_is_values_or_an_error(
+                sheets in proptest::collection::vec(sheet(), 0..2),
+                cut in any::<proptest::sample::Index>(),
+                flip in any::<(proptest::sample::Index, u8)>(),
+            ) {
+                let doc = SpreadsheetValues { spreadsheet_id: "x".into(), sheets };
+                let mut bytes = serde_json::to_vec(&doc).unwrap();
+                let at = flip.0.index(bytes.len());
+                bytes[at] ^= flip.1;
+                bytes.truncate(cut.index(bytes.len() + 1));
+                let _ = decode_any(bytes);
+            }
+        }
     }
 }

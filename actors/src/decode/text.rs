@@ -6,7 +6,7 @@
 
 use std::io::{self, Read};
 
-use encoding_rs::{Decoder, Encoding, UTF_8};
+use encoding_rs::{CoderResult, Decoder, Encoding, UTF_8};
 
 /// How many bytes from the top are inspected to guess the encoding.
 pub const SNIFF_BYTES: usize = 64 * 1024;
@@ -40,6 +40,8 @@ pub struct Utf8Reader<R> {
     in_start: usize,
     in_end: usize,
     eof: bool,
+    /// The decoder has seen the end of the input and flushed: it must not be called again.
+    finished: bool,
     /// Decoded text not yet handed out; callers may ask for fewer bytes than a character.
     output: Vec<u8>,
     out_start: usize,
@@ -55,6 +57,7 @@ impl<R: Read> Utf8Reader<R> {
             in_start: 0,
             in_end: 0,
             eof: false,
+            finished: false,
             output: vec![0; 64 * 1024 + 16],
             out_start: 0,
             out_end: 0,
@@ -64,13 +67,16 @@ impl<R: Read> Utf8Reader<R> {
     /// Decodes more input into `output`; false once everything has been decoded.
     fn refill(&mut self) -> io::Result<bool> {
         loop {
+            if self.finished {
+                return Ok(false);
+            }
             if self.in_start == self.in_end && !self.eof {
                 let n = self.inner.read(&mut self.input)?;
                 self.in_start = 0;
                 self.in_end = n;
                 self.eof = n == 0;
             }
-            let (_, read, written, _) = self.decoder.decode_to_utf8(
+            let (result, read, written, _) = self.decoder.decode_to_utf8(
                 &self.input[self.in_start..self.in_end],
                 &mut self.output,
                 self.eof,
@@ -78,11 +84,13 @@ impl<R: Read> Utf8Reader<R> {
             self.in_start += read;
             self.out_start = 0;
             self.out_end = written;
+            // With `last` set, InputEmpty means the decoder has also flushed what it held (a
+            // cut-off character becomes U+FFFD): another call would panic inside encoding_rs.
+            if self.eof && result == CoderResult::InputEmpty {
+                self.finished = true;
+            }
             if written > 0 {
                 return Ok(true);
-            }
-            if self.eof && self.in_start == self.in_end {
-                return Ok(false);
             }
         }
     }
@@ -109,7 +117,9 @@ mod tests {
 
     fn read_all(bytes: &[u8], encoding: &'static Encoding) -> String {
         let mut s = String::new();
-        Utf8Reader::new(bytes, encoding).read_to_string(&mut s).unwrap();
+        Utf8Reader::new(bytes, encoding)
+            .read_to_string(&mut s)
+            .unwrap();
         s
     }
 
@@ -158,5 +168,75 @@ mod tests {
             out.extend_from_slice(&buf[..n]);
         }
         assert_eq!(String::from_utf8(out).unwrap(), "Жж");
+    }
+
+    /// Reads through `buf_len`-byte reads, as a caller with a tiny buffer would.
+    fn read_in_steps(bytes: &[u8], encoding: &'static Encoding, buf_len: usize) -> String {
+        let mut reader = Utf8Reader::new(bytes, encoding);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; buf_len];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        // The end stays the end: the finished decoder is not called again.
+        assert_eq!(reader.read(&mut buf).unwrap(), 0);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_character_cut_off_at_the_end_does_not_panic() {
+        // The decoder flushes the cut-off character as U+FFFD on the last call; reading on
+        // used to call the finished decoder again ("Must not use a decoder that has finished").
+        let cases: [(&[u8], &'static Encoding); 4] = [
+            (b"\xFF\xFEa\x00,\x00b\x00\n\x00\x41", encoding_rs::UTF_16LE),
+            (b"a,b\n\x81", encoding_rs::SHIFT_JIS),
+            (b"a,b\n\x81", encoding_rs::GB18030),
+            (b"a,b\n\xA4", encoding_rs::BIG5),
+        ];
+        for (bytes, encoding) in cases {
+            for buf_len in [1, 2, 3, 7, 64] {
+                let text = read_in_steps(bytes, encoding, buf_len);
+                assert!(text.ends_with('\u{FFFD}'), "{} {text:?}", encoding.name());
+            }
+        }
+    }
+
+    const ENCODINGS: [&Encoding; 10] = [
+        encoding_rs::UTF_8,
+        encoding_rs::UTF_16LE,
+        encoding_rs::UTF_16BE,
+        encoding_rs::WINDOWS_1251,
+        encoding_rs::KOI8_R,
+        encoding_rs::IBM866,
+        encoding_rs::SHIFT_JIS,
+        encoding_rs::GB18030,
+        encoding_rs::BIG5,
+        encoding_rs::EUC_KR,
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        #[test]
+        fn any_bytes_decode_like_the_whole_buffer_at_once(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            which in 0..ENCODINGS.len(),
+            buf_len in 1usize..9,
+        ) {
+            let encoding = ENCODINGS[which];
+            let streamed = read_in_steps(&bytes, encoding, buf_len);
+            let (whole, _) = encoding.decode_with_bom_removal(&bytes);
+            proptest::prop_assert_eq!(streamed, whole.into_owned());
+        }
+
+        #[test]
+        fn detection_takes_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
+            let encoding = detect_encoding(&bytes);
+            let _ = read_in_steps(&bytes, encoding, 5);
+        }
     }
 }

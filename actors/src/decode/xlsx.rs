@@ -25,7 +25,12 @@ impl Decoder for XlsxDecoder {
         let names = workbook.sheet_names();
         let chosen: Vec<(usize, String)> = match &config.sheet {
             Some(wanted) => vec![pick_sheet(&names, wanted)?],
-            None => names.iter().cloned().enumerate().map(|(i, n)| (i + 1, n)).collect(),
+            None => names
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, n)| (i + 1, n))
+                .collect(),
         };
         for (index, name) in chosen {
             let flow = match &mut workbook {
@@ -38,8 +43,8 @@ impl Decoder for XlsxDecoder {
                             .unwrap_or_default(),
                         _ => Vec::new(),
                     };
-                    let range = other.worksheet_range(&name).map_err(unreadable)?;
-                    emit_range(&range, index, &name, merged, sink)
+                    let range = guarded(|| other.worksheet_range(&name))?;
+                    emit_range(&range, index, &name, merged, sink)?
                 }
             };
             if flow.is_break() {
@@ -76,9 +81,9 @@ impl Seek for Input<'_> {
 
 fn input(source: &FetchedSource) -> Result<Input<'_>, DecodeError> {
     Ok(match &source.content {
-        SourceContent::File(file) => {
-            Input::File(BufReader::new(File::open(&file.path).map_err(|e| DecodeError::Io(e.to_string()))?))
-        }
+        SourceContent::File(file) => Input::File(BufReader::new(
+            File::open(&file.path).map_err(|e| DecodeError::Io(e.to_string()))?,
+        )),
         SourceContent::Bytes(bytes) => Input::Bytes(Cursor::new(bytes.as_slice())),
     })
 }
@@ -87,28 +92,43 @@ fn input(source: &FetchedSource) -> Result<Input<'_>, DecodeError> {
 fn open(source: &FetchedSource) -> Result<Sheets<Input<'_>>, DecodeError> {
     let mut magic = [0u8; 8];
     let mut head = input(source)?;
-    let n = head.read(&mut magic).map_err(|e| DecodeError::Io(e.to_string()))?;
+    let n = head
+        .read(&mut magic)
+        .map_err(|e| DecodeError::Io(e.to_string()))?;
     let magic = &magic[..n];
     if magic.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
-        return calamine::Xls::new(input(source)?).map(Sheets::Xls).map_err(unreadable);
+        let xls = input(source)?;
+        return guarded(|| calamine::Xls::new(xls)).map(Sheets::Xls);
     }
     if !magic.starts_with(b"PK") {
         return Err(DecodeError::Format(
             "not a workbook: the file is neither an .xlsx/.ods (zip) nor an .xls; is it a csv? (--parser csv)".into(),
         ));
     }
-    refuse_bombs(input(source)?)?;
-    let xlsx_error = match calamine::Xlsx::new(input(source)?) {
+    let archive = input(source)?;
+    super::catch_panic(|| refuse_bombs(archive)).map_err(unreadable)??;
+    let xlsx = input(source)?;
+    let xlsx_error = match guarded(|| calamine::Xlsx::new(xlsx)) {
         Ok(xlsx) => return Ok(Sheets::Xlsx(xlsx)),
         Err(e) => e,
     };
-    if let Ok(ods) = calamine::Ods::new(input(source)?) {
+    let ods = input(source)?;
+    if let Ok(ods) = guarded(|| calamine::Ods::new(ods)) {
         return Ok(Sheets::Ods(ods));
     }
-    if let Ok(xlsb) = calamine::Xlsb::new(input(source)?) {
+    let xlsb = input(source)?;
+    if let Ok(xlsb) = guarded(|| calamine::Xlsb::new(xlsb)) {
         return Ok(Sheets::Xlsb(xlsb));
     }
-    Err(unreadable(xlsx_error))
+    Err(xlsx_error)
+}
+
+/// Runs calamine (or zip) on the workbook's bytes. Third-party readers may panic on malformed
+/// input: an error and a panic alike mean a damaged file, never a crashed worker.
+fn guarded<T, E: std::fmt::Display>(read: impl FnOnce() -> Result<T, E>) -> Result<T, DecodeError> {
+    super::catch_panic(read)
+        .map_err(unreadable)?
+        .map_err(unreadable)
 }
 
 /// Everything a workbook may expand to. A million-row sheet is a few hundred MB of XML.
@@ -139,12 +159,17 @@ fn refuse_bombs(archive: Input<'_>) -> Result<(), DecodeError> {
 }
 
 fn unreadable(e: impl std::fmt::Display) -> DecodeError {
-    DecodeError::Format(format!("the workbook cannot be read (damaged or truncated): {e}"))
+    DecodeError::Format(format!(
+        "the workbook cannot be read (damaged or truncated): {e}"
+    ))
 }
 
 /// A sheet by name, or by 1-based position when the name is a number no sheet has.
 fn pick_sheet(names: &[String], wanted: &str) -> Result<(usize, String), DecodeError> {
-    if let Some(i) = names.iter().position(|n| n == wanted || n.trim().eq_ignore_ascii_case(wanted.trim())) {
+    if let Some(i) = names
+        .iter()
+        .position(|n| n == wanted || n.trim().eq_ignore_ascii_case(wanted.trim()))
+    {
         return Ok((i + 1, names[i].clone()));
     }
     if let Ok(n) = wanted.trim().parse::<usize>()
@@ -160,11 +185,23 @@ fn pick_sheet(names: &[String], wanted: &str) -> Result<(usize, String), DecodeE
 
 fn to_merged(d: &calamine::Dimensions) -> MergedRange {
     MergedRange {
-        first_row: d.start.0 + 1,
-        last_row: d.end.0 + 1,
+        first_row: d.start.0.saturating_add(1),
+        last_row: d.end.0.saturating_add(1),
         first_col: d.start.1 as usize,
         last_col: d.end.1 as usize,
     }
+}
+
+/// Excel's column count (A to XFD). A cell past it is a damaged file, and would make a row of
+/// billions of cells.
+const MAX_COLUMNS: u32 = 16_384;
+
+fn past_last_column(row: u32, col: u32) -> DecodeError {
+    unreadable(format!(
+        "a cell in row {} is in column {}, past the last column XFD ({MAX_COLUMNS})",
+        u64::from(row) + 1,
+        u64::from(col) + 1
+    ))
 }
 
 /// Reads an .xlsx sheet cell by cell, handing out each row as it completes.
@@ -175,20 +212,30 @@ fn stream_xlsx_sheet<RS: Read + Seek>(
     sink: &mut dyn TableSink,
 ) -> Result<std::ops::ControlFlow<()>, DecodeError> {
     use std::ops::ControlFlow;
-    let mut cells = xlsx.worksheet_cells_reader(name).map_err(unreadable)?;
+    // Merged cells are listed after the sheet's data: this reads the sheet's XML once more,
+    // without its cells' values. Unreadable merges are left out; the cells tell what is wrong.
+    let merged = match super::catch_panic(|| xlsx.merge_cells_by_sheet_name(name)) {
+        Ok(Ok(dims)) => dims.iter().map(to_merged).collect(),
+        Ok(Err(_)) => Vec::new(),
+        Err(panic) => return Err(unreadable(panic)),
+    };
+    let mut cells = guarded(|| xlsx.worksheet_cells_reader(name))?;
     let table = TableEvent::Table {
         name: Some(name.to_owned()),
         index,
-        merged: Vec::new(),
+        merged,
     };
     if sink.event(table).is_break() {
         return Ok(ControlFlow::Break(()));
     }
     let mut current: Option<(u32, Vec<Cell>)> = None;
     loop {
-        let next = cells.next_cell().map_err(unreadable)?;
+        let next = guarded(|| cells.next_cell())?;
         let Some(cell) = next else { break };
         let (row, col) = cell.get_position();
+        if col >= MAX_COLUMNS {
+            return Err(past_last_column(row, col));
+        }
         let value = from_data_ref(cell.get_value());
         if current.as_ref().is_some_and(|(r, _)| *r != row)
             && let Some((r, values)) = current.take()
@@ -214,7 +261,7 @@ fn emit_row(sink: &mut dyn TableSink, row: u32, mut cells: Vec<Cell>) -> std::op
         cells.pop();
     }
     sink.event(TableEvent::Row(RawRow {
-        number: RowNumber(row + 1),
+        number: RowNumber(row.saturating_add(1)),
         cells,
     }))
 }
@@ -225,25 +272,29 @@ fn emit_range(
     name: &str,
     merged: Vec<MergedRange>,
     sink: &mut dyn TableSink,
-) -> std::ops::ControlFlow<()> {
+) -> Result<std::ops::ControlFlow<()>, DecodeError> {
     use std::ops::ControlFlow;
+    let (first_row, first_col) = range.start().unwrap_or((0, 0));
+    if first_col >= MAX_COLUMNS {
+        return Err(past_last_column(first_row, first_col));
+    }
     let table = TableEvent::Table {
         name: Some(name.to_owned()),
         index,
         merged,
     };
     if sink.event(table).is_break() {
-        return ControlFlow::Break(());
+        return Ok(ControlFlow::Break(()));
     }
-    let (first_row, first_col) = range.start().unwrap_or((0, 0));
     for (offset, row) in range.rows().enumerate() {
         let mut cells = vec![Cell::Empty; first_col as usize];
         cells.extend(row.iter().map(from_data));
-        if emit_row(sink, first_row + offset as u32, cells).is_break() {
-            return ControlFlow::Break(());
+        let number = first_row.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX));
+        if emit_row(sink, number, cells).is_break() {
+            return Ok(ControlFlow::Break(()));
         }
     }
-    ControlFlow::Continue(())
+    Ok(ControlFlow::Continue(()))
 }
 
 fn from_data_ref(value: &DataRef<'_>) -> Cell {
@@ -275,11 +326,23 @@ fn from_data(value: &Data) -> Cell {
     }
 }
 
+/// Beyond this many days from 1900 a serial is no date chrono can hold; calamine's conversion
+/// would panic on the milliseconds of a serial such as -1e300.
+const MAX_DATE_SERIAL: f64 = 1e11;
+
 /// An Excel date serial as ISO 8601: a date alone when there is no time of day.
 fn date(value: &calamine::ExcelDateTime) -> Cell {
+    let serial = value.as_f64();
+    if !serial.is_finite() || serial.abs() > MAX_DATE_SERIAL {
+        return Cell::Number(serial);
+    }
     match value.as_datetime() {
         Some(dt) if dt.time() == chrono::NaiveTime::MIN => Cell::Date(dt.date().to_string()),
         Some(dt) => Cell::Date(dt.format("%Y-%m-%dT%H:%M:%S").to_string()),
         None => Cell::Number(value.as_f64()),
     }
 }
+
+#[cfg(test)]
+#[path = "xlsx_tests.rs"]
+mod tests;
