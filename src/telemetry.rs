@@ -101,7 +101,26 @@ pub fn init(log: &LogSettings, telemetry: &TelemetrySettings) -> Result<Telemetr
     };
     // Already installed (a test that builds the service twice): the first one stays.
     let _ = result;
+    if json {
+        log_panics();
+    }
     Ok(Telemetry { provider })
+}
+
+/// A panic becomes one log line like any other, so the log stays JSON lines (the default hook
+/// writes free text to stderr). Panics inside a task are caught and fail that task; this line
+/// says where it happened.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(panic = %message, location = %location, "panicked");
+    }));
 }
 
 /// W3C trace context on task spans, through the OpenTelemetry layer.

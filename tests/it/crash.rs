@@ -236,13 +236,15 @@ async fn the_database_goes_away_mid_task_and_the_task_completes_when_it_returns(
     eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
 
     pg.stop();
+    eventually(WAIT, "the worker to notice the outage", || async {
+        worker.log().contains("taking no tasks until the database answers again").then_some(())
+    })
+    .await;
+    // Queued while the worker waits: it must not start it until the database is back.
     env.enqueue(&second).await;
     // Down for longer than several backoff steps (300 ms, then doubling), seen by the worker.
     eventually(WAIT, "the worker to wait out the outage", || async {
-        let log = worker.log();
-        (log.contains("taking no tasks until the database answers again")
-            && log.matches("database unavailable").count() >= 3)
-            .then_some(())
+        (worker.log().matches("database unavailable").count() >= 3).then_some(())
     })
     .await;
     pg.start_again();

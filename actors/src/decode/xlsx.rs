@@ -21,7 +21,11 @@ impl Decoder for XlsxDecoder {
         config: &SourceConfig,
         sink: &mut dyn TableSink,
     ) -> Result<(), DecodeError> {
-        let mut workbook = open(source)?;
+        let (mut workbook, largest_part) = open(source)?;
+        // Merged cells are listed after a sheet's data, so reading them reads the sheet twice:
+        // worth it for the lists people lay out by hand, not for a machine export of millions
+        // of rows (whose header is one plain row).
+        let read_merges = largest_part <= MERGES_READ_LIMIT;
         let names = workbook.sheet_names();
         let chosen: Vec<(usize, String)> = match &config.sheet {
             Some(wanted) => vec![pick_sheet(&names, wanted)?],
@@ -34,7 +38,7 @@ impl Decoder for XlsxDecoder {
         };
         for (index, name) in chosen {
             let flow = match &mut workbook {
-                Sheets::Xlsx(xlsx) => stream_xlsx_sheet(xlsx, index, &name, sink)?,
+                Sheets::Xlsx(xlsx) => stream_xlsx_sheet(xlsx, index, &name, read_merges, sink)?,
                 other => {
                     let merged = match other {
                         Sheets::Xls(xls) => xls
@@ -88,8 +92,12 @@ fn input(source: &FetchedSource) -> Result<Input<'_>, DecodeError> {
     })
 }
 
-/// Opens the workbook in the format its first bytes announce.
-fn open(source: &FetchedSource) -> Result<Sheets<Input<'_>>, DecodeError> {
+/// The largest part (a sheet's XML) of an .xlsx whose merged cells are read: some 100,000 rows.
+const MERGES_READ_LIMIT: u64 = 16 << 20;
+
+/// Opens the workbook in the format its first bytes announce; with it, the size of its largest
+/// part once expanded (0 for an .xls).
+fn open(source: &FetchedSource) -> Result<(Sheets<Input<'_>>, u64), DecodeError> {
     let mut magic = [0u8; 8];
     let mut head = input(source)?;
     let n = head
@@ -98,7 +106,7 @@ fn open(source: &FetchedSource) -> Result<Sheets<Input<'_>>, DecodeError> {
     let magic = &magic[..n];
     if magic.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         let xls = input(source)?;
-        return guarded(|| calamine::Xls::new(xls)).map(Sheets::Xls);
+        return guarded(|| calamine::Xls::new(xls)).map(|xls| (Sheets::Xls(xls), 0));
     }
     if !magic.starts_with(b"PK") {
         return Err(DecodeError::Format(
@@ -106,19 +114,19 @@ fn open(source: &FetchedSource) -> Result<Sheets<Input<'_>>, DecodeError> {
         ));
     }
     let archive = input(source)?;
-    super::catch_panic(|| refuse_bombs(archive)).map_err(unreadable)??;
+    let largest = super::catch_panic(|| refuse_bombs(archive)).map_err(unreadable)??;
     let xlsx = input(source)?;
     let xlsx_error = match guarded(|| calamine::Xlsx::new(xlsx)) {
-        Ok(xlsx) => return Ok(Sheets::Xlsx(xlsx)),
+        Ok(xlsx) => return Ok((Sheets::Xlsx(xlsx), largest)),
         Err(e) => e,
     };
     let ods = input(source)?;
     if let Ok(ods) = guarded(|| calamine::Ods::new(ods)) {
-        return Ok(Sheets::Ods(ods));
+        return Ok((Sheets::Ods(ods), largest));
     }
     let xlsb = input(source)?;
     if let Ok(xlsb) = guarded(|| calamine::Xlsb::new(xlsb)) {
-        return Ok(Sheets::Xlsb(xlsb));
+        return Ok((Sheets::Xlsb(xlsb), largest));
     }
     Err(xlsx_error)
 }
@@ -137,15 +145,17 @@ const MAX_EXPANDED_BYTES: u64 = 2 << 30;
 /// which is what a zip bomb does.
 const MAX_RATIO: u64 = 200;
 
-/// Checks the archive's declared sizes before anything is decompressed. The zip reader never
-/// inflates past a member's declared size, so these bounds hold.
-fn refuse_bombs(archive: Input<'_>) -> Result<(), DecodeError> {
+/// Checks the archive's declared sizes before anything is decompressed (the zip reader never
+/// inflates past a member's declared size, so these bounds hold); returns the largest.
+fn refuse_bombs(archive: Input<'_>) -> Result<u64, DecodeError> {
     let mut zip = zip::ZipArchive::new(archive).map_err(unreadable)?;
     let mut expanded: u64 = 0;
+    let mut largest: u64 = 0;
     for i in 0..zip.len() {
         let member = zip.by_index_raw(i).map_err(unreadable)?;
         let (size, packed) = (member.size(), member.compressed_size().max(1));
         expanded = expanded.saturating_add(size);
+        largest = largest.max(size);
         if (size > (1 << 20) && size / packed > MAX_RATIO) || expanded > MAX_EXPANDED_BYTES {
             return Err(DecodeError::Format(format!(
                 "the workbook would expand to over {} MB ({} compressed {}:1): refused as a zip bomb",
@@ -155,7 +165,7 @@ fn refuse_bombs(archive: Input<'_>) -> Result<(), DecodeError> {
             )));
         }
     }
-    Ok(())
+    Ok(largest)
 }
 
 fn unreadable(e: impl std::fmt::Display) -> DecodeError {
@@ -209,15 +219,20 @@ fn stream_xlsx_sheet<RS: Read + Seek>(
     xlsx: &mut calamine::Xlsx<RS>,
     index: usize,
     name: &str,
+    read_merges: bool,
     sink: &mut dyn TableSink,
 ) -> Result<std::ops::ControlFlow<()>, DecodeError> {
     use std::ops::ControlFlow;
     // Merged cells are listed after the sheet's data: this reads the sheet's XML once more,
     // without its cells' values. Unreadable merges are left out; the cells tell what is wrong.
-    let merged = match super::catch_panic(|| xlsx.merge_cells_by_sheet_name(name)) {
-        Ok(Ok(dims)) => dims.iter().map(to_merged).collect(),
-        Ok(Err(_)) => Vec::new(),
-        Err(panic) => return Err(unreadable(panic)),
+    let merged = if read_merges {
+        match super::catch_panic(|| xlsx.merge_cells_by_sheet_name(name)) {
+            Ok(Ok(dims)) => dims.iter().map(to_merged).collect(),
+            Ok(Err(_)) => Vec::new(),
+            Err(panic) => return Err(unreadable(panic)),
+        }
+    } else {
+        Vec::new()
     };
     let mut cells = guarded(|| xlsx.worksheet_cells_reader(name))?;
     let table = TableEvent::Table {

@@ -318,9 +318,11 @@ async fn fetch_loop(
         match fetched {
             Ok(deliveries) => {
                 backoff.succeeded();
-                let closed = *intake.borrow() == Intake::Closed;
+                // Intake closed (a drain) or paused (the store went down) while this read was
+                // under way: what it brought goes back rather than start now.
+                let refused = *intake.borrow() != Intake::Open;
                 for delivery in deliveries {
-                    if closed {
+                    if refused {
                         if let Err(e) = queue.hand_back(&delivery.id, &delivery.payload).await {
                             tracing::warn!(delivery = %delivery.id, error = %e, "could not hand back a delivery; it will be reclaimed");
                         }
