@@ -158,9 +158,25 @@ pub struct SourceArgs {
     /// The csv delimiter (detected when absent).
     #[arg(long)]
     pub delimiter: Option<char>,
-    /// Ingest even if the source equals the supplier's last successful one.
+    /// Ingest even if the source equals the supplier's last successful one, or is older than
+    /// the list already applied.
     #[arg(long)]
     pub force: bool,
+    /// When the supplier issued this list (2026-11-22 or an RFC 3339 time): lists of a
+    /// supplier take effect in this order. Default: when the task is enqueued.
+    #[arg(long, value_name = "DATE", value_parser = parse_list_date)]
+    pub list_date: Option<chrono::DateTime<Utc>>,
+}
+
+fn parse_list_date(text: &str) -> Result<chrono::DateTime<Utc>, String> {
+    let json = serde_json::json!({
+        "task_id": "00000000-0000-0000-0000-000000000000", "parser_type": "csv", "supplier_name": "x",
+        "source_config": {"path": "x"}, "enqueued_at": "2026-01-01T00:00:00Z", "list_date": text,
+    });
+    serde_json::from_value::<TaskMessage>(json)
+        .map_err(|e| e.to_string())?
+        .list_date
+        .ok_or_else(|| "a date is required".to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -265,7 +281,7 @@ impl SourceArgs {
             retry_count: 0,
             max_retries,
             enqueued_at: Utc::now(),
-            list_date: None,
+            list_date: self.list_date,
             expires_at: None,
             force: self.force,
             traceparent: None,
