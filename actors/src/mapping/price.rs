@@ -298,4 +298,77 @@ mod tests {
         assert_eq!(p.value.to_string(), "1234.56");
         assert_eq!(parse_price(&Cell::Number(f64::NAN)), Err(PriceProblem::NotANumber));
     }
+
+    /// Every format the module comment accepts, generated from a decimal and read back.
+    mod round_trip {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// `1234567` grouped by thousands with `sep`: `1 234 567`.
+        fn grouped(int: u64, sep: &str) -> String {
+            let digits = int.to_string();
+            let mut out = String::with_capacity(digits.len() * 2);
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i) % 3 == 0 {
+                    out.push_str(sep);
+                }
+                out.push(c);
+            }
+            out
+        }
+
+        /// The value written every way suppliers write it (always with two decimals where
+        /// thousands separators are used: `1.234` alone reads as one point two three four).
+        fn spellings(int: u64, cents: u32) -> Vec<String> {
+            let mut out = vec![format!("{int}.{cents:02}")];
+            if cents == 0 {
+                out.push(int.to_string());
+            } else if cents % 10 == 0 {
+                out.push(format!("{int}.{}", cents / 10));
+                out.push(format!("{int},{}", cents / 10));
+            }
+            for (thousands, decimal) in [
+                (" ", ","),
+                ("\u{a0}", ","),
+                ("\u{202f}", ","),
+                (",", "."),
+                (".", ","),
+                ("'", "."),
+                ("\u{2019}", "."),
+                ("", ","),
+            ] {
+                let number = format!("{}{decimal}{cents:02}", grouped(int, thousands));
+                for currency in ["", "$", "€ ", "£"] {
+                    out.push(format!("{currency}{number}"));
+                }
+                for currency in [" руб.", " USD", " €", " грн", "₽", " BYN"] {
+                    out.push(format!("{number}{currency}"));
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn every_accepted_format_reads_back_the_same_value(
+                int in prop_oneof![0u64..1000, 1000u64..1_000_000, 1_000_000u64..10_000_000_000],
+                cents in 0u32..100,
+            ) {
+                let expected = Decimal::new((int * 100 + u64::from(cents)) as i64, 2);
+                for text in spellings(int, cents) {
+                    let parsed = parse_price_text(&text);
+                    prop_assert!(parsed.is_ok(), "{:?}: {:?}", text, parsed);
+                    prop_assert_eq!(parsed.unwrap().value, expected, "{:?}", text);
+                }
+            }
+
+            #[test]
+            fn numeric_cells_read_back_the_same_value(int in 0u64..10_000_000_000, cents in 0u32..100) {
+                let expected = Decimal::new((int * 100 + u64::from(cents)) as i64, 2);
+                let cell = Cell::Number(format!("{int}.{cents:02}").parse::<f64>().unwrap());
+                prop_assert_eq!(parse_price(&cell).unwrap().value, expected);
+            }
+        }
+    }
 }

@@ -217,11 +217,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// A decimal as a JSON number: an integer when it has no fraction (`450`, not `450.0`).
+///
+/// `trunc()` returns a value of scale 0, so the integer is read from it directly: dividing its
+/// mantissa by the original scale turned `80784,00` into `807`.
 fn decimal_number(value: rust_decimal::Decimal) -> Option<Number> {
     if value.fract().is_zero() {
-        i64::try_from(value.trunc().mantissa() / 10i128.pow(value.scale()))
-            .ok()
-            .map(Number::from)
+        i64::try_from(value.trunc()).ok().map(Number::from)
     } else {
         value.to_string().parse::<f64>().ok().and_then(Number::from_f64)
     }
@@ -353,5 +354,39 @@ mod tests {
         assert_eq!(a, b);
         let long = derived_sku(&ItemName::new(&"я".repeat(500)).unwrap());
         assert!(long.as_str().chars().count() <= 255);
+    }
+
+    #[test]
+    fn a_secondary_price_keeps_its_whole_value() {
+        let l = layout(&["SKU", "Name", "Price", "Retail price"]);
+        for (text, expected) in [("80784,00", 80784), ("100.00", 100), ("1 234,00", 1234), ("7", 7)] {
+            let item = l.to_item(&row(&["A", "Kettle", "1", text])).unwrap();
+            assert_eq!(item.characteristics["Retail price"], expected, "{text}");
+        }
+        let item = l.to_item(&row(&["A", "Kettle", "1", "12,50"])).unwrap();
+        assert_eq!(item.characteristics["Retail price"], 12.5);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use rust_decimal::Decimal;
+
+        use super::super::decimal_number;
+
+        proptest! {
+            /// Whatever its scale (`100`, `100.0`, `100.00`), a decimal becomes the same number.
+            #[test]
+            fn decimal_number_keeps_the_value(mantissa in -10_000_000_000_000i64..10_000_000_000_000, scale in 0u32..=4) {
+                let value = Decimal::new(mantissa, scale);
+                let number = decimal_number(value).expect("a JSON number");
+                if value.fract().is_zero() {
+                    prop_assert_eq!(Decimal::from(number.as_i64().expect("an integer")), value);
+                } else {
+                    let text = number.to_string();
+                    let back = text.parse::<Decimal>().or_else(|_| Decimal::from_scientific(&text)).expect("a decimal");
+                    prop_assert_eq!(back, value);
+                }
+            }
+        }
     }
 }
