@@ -19,6 +19,9 @@ pub struct DataRow {
     pub cells: Vec<Cell>,
     /// The category row above it, if any.
     pub section: Option<Arc<str>>,
+    /// For a variant row (same key as the row above, no name of its own): the parent's key.
+    /// The reader has already given the row the parent's name and a key of its own.
+    pub variant_of: Option<Arc<str>>,
 }
 
 /// Rows of one table, all read with the same layout.
@@ -51,14 +54,14 @@ impl Layout {
             Err(e) => return Err(reject(RejectReason::InvalidName, format!("the name {e}"))),
         };
 
-        let sku = if self.derive_sku {
-            derived_sku(&name)
+        // A keyed list's row with a blank key gets a key from its name, as a list without keys.
+        let (sku, derived) = if self.derive_sku {
+            (derived_sku(&name), true)
         } else {
-            match Sku::new(&cell(Field::Sku).as_text()) {
-                Ok(sku) => sku,
-                Err(TextError::Empty) => {
-                    return Err(reject(RejectReason::MissingSku, "the SKU is empty".into()));
-                }
+            let text = cell(Field::Sku).as_text();
+            match Sku::new(strip_text_marker(&text)) {
+                Ok(sku) => (sku, false),
+                Err(TextError::Empty) => (derived_sku(&name), true),
                 Err(e) => return Err(reject(RejectReason::InvalidSku, format!("the SKU {e}"))),
             }
         };
@@ -104,8 +107,11 @@ impl Layout {
                 .entry("currency")
                 .or_insert_with(|| Value::String(currency.into()));
         }
-        if self.derive_sku {
+        if derived {
             characteristics.insert("sku_source".into(), Value::String("derived_from_name".into()));
+        }
+        if let Some(parent) = &row.variant_of {
+            characteristics.insert("variant_of".into(), Value::String(parent.to_string()));
         }
         Ok(Item {
             row: row.number,
@@ -191,6 +197,12 @@ fn clip(text: &str, max: usize) -> String {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
     }
+}
+
+/// A key without the leading `'` a spreadsheet uses to mark a cell as text (`'00123`).
+pub(super) fn strip_text_marker(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix('\'').map_or(text, str::trim_start)
 }
 
 /// The key of an item whose list has no SKU column: its normalised name, so the next list
@@ -303,6 +315,7 @@ mod tests {
             number: RowNumber(7),
             cells: cells.iter().map(|c| Cell::text(*c)).collect(),
             section: Some("Инструмент".into()),
+            variant_of: None,
         }
     }
 
@@ -322,7 +335,6 @@ mod tests {
     fn each_problem_has_its_reason() {
         let l = layout(&["SKU", "Name", "Price"]);
         let reason = |cells: &[&str]| l.to_item(&row(cells)).unwrap_err().reason;
-        assert_eq!(reason(&["", "Hammer", "1"]), RejectReason::MissingSku);
         assert_eq!(reason(&["A", "", "1"]), RejectReason::MissingName);
         assert_eq!(reason(&["A", "Hammer", ""]), RejectReason::MissingPrice);
         assert_eq!(reason(&["A", "Hammer", "abc"]), RejectReason::InvalidPrice);
@@ -331,6 +343,25 @@ mod tests {
         assert_eq!(reason(&["A", "Hammer", "по запросу"]), RejectReason::PriceOnRequest);
         let long = "x".repeat(300);
         assert_eq!(reason(&[&long, "Hammer", "1"]), RejectReason::InvalidSku);
+    }
+
+    #[test]
+    fn a_blank_key_in_a_keyed_list_is_derived_from_the_name() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        for blank in ["", "'"] {
+            let item = l.to_item(&row(&[blank, "Claw Hammer", "1"])).unwrap();
+            assert_eq!(item.sku.as_str(), "name:claw hammer");
+            assert_eq!(item.characteristics["sku_source"], "derived_from_name");
+        }
+        let keyed = l.to_item(&row(&["H-1", "Claw Hammer", "1"])).unwrap();
+        assert!(!keyed.characteristics.contains_key("sku_source"));
+    }
+
+    #[test]
+    fn the_text_marker_is_not_part_of_the_key() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        assert_eq!(l.to_item(&row(&["'00123", "Hammer", "1"])).unwrap().sku.as_str(), "00123");
+        assert_eq!(l.to_item(&row(&["O'Neil-1", "Hammer", "1"])).unwrap().sku.as_str(), "O'Neil-1");
     }
 
     #[test]
