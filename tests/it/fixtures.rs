@@ -1,7 +1,8 @@
 //! Price lists as wholesalers send them — title blocks, category rows, merged headers, Russian
 //! and Ukrainian headers, Windows-1251, semicolons, locale numbers, currency signs, no header,
-//! no SKU, duplicate header names, broken files — each with the mapping and the counts it must
-//! give.
+//! no SKU, duplicate header names, broken files, two-line headers, unlabelled columns, key and
+//! description headers, subtotal rows, side-by-side tables, sheets of terms, blank keys,
+//! variants — each with the mapping and the counts it must give.
 
 use std::path::{Path, PathBuf};
 
@@ -86,6 +87,77 @@ fn write_all(dir: &Path) {
         "Code|Description|Price\n\"X-1\"|\"Bolt M6,\nzinc plated\"|0.15\nX-2|Nut M6|0.05\n",
     );
     csv(dir, "no_price.csv", "SKU,Name,Color\nN1,Widget,red\nN2,Gadget,blue\n");
+
+    // Read as a careful person would (each class of the issue, one fixture).
+    csv(
+        dir,
+        "secondary_price.csv",
+        "SKU;Name;Price;Retail price\nSP-1;Kettle;70000,00;80784,00\nSP-2;Toaster;90.00;100.00\n",
+    );
+    csv(dir, "two_line_header.csv", "Code,Name,Free stock,Dealer\n,,,price\nTL-1,Kettle,10,25\nTL-2,Toaster,5,40\n");
+    csv(dir, "unlabelled_key.csv", ",Name,Price\nUK-1,Kettle electric,25\nUK-2,Toaster,40\nUK-3,Mixer,30\n");
+    csv(dir, "unlabelled_name.csv", "Code,,Price\nUN-1,Kettle electric 2 l,25\nUN-2,Toaster with two slots,40\n");
+    csv(dir, "currency_header.csv", "Артикул;Наименование;€ без ПДВ\nCH-1;Молоток;12,50\nCH-2;Клещи;7,10\n");
+    csv(
+        dir,
+        "headerless_two_prices.csv",
+        "Чайник электрический,2500,3000\nТостер,1800,2100\nМиксер,900,1100\nБлендер,1500,1900\n",
+    );
+    csv(
+        dir,
+        "group_subtotals.csv",
+        "SKU,Name,Qty,Price,Total\n,Kitchen,30,,900\nGS-1,Kettle,10,25,250\nGS-2,Toaster,20,30,600\n",
+    );
+    csv(dir, "item_id.csv", "item_id,title,price\n1001,Mug,3\n1002,Mug,4\n1003,Mug,5\n1004,Cup,2\n1005,Plate,1\n");
+    csv(
+        dir,
+        "description.csv",
+        "SKU,Description,Product name,Price\nDS-1,A kettle for the office with a long description,Kettle,25\n",
+    );
+    csv(dir, "equal_headers.csv", "Код,Артикул,Наименование,Цена\n10,EH-1,Молоток,350\n10,EH-2,Клещи,410\n,EH-3,Отвертка,120\n");
+    csv(
+        dir,
+        "side_by_side.csv",
+        "Code,Name,Price,,Catalogue no,Name,Price\nSB-1,Kettle,25,,Z-9,Lamp,7\nSB-2,Toaster,40,,Z-8,Bulb,1\n,,,,Z-7,Shade,3\n",
+    );
+    csv(dir, "blank_keys.csv", "SKU,Name,Price\nBK-1,Hammer,3\n,Claw hammer,4\n'00777,Saw,5\n");
+    csv(dir, "variants.csv", "handle,title,price\nvmug,Mug,3\nvmug,,4\nvmug,,5\nvcup,Cup,2\n");
+    write(
+        &dir.join("with_terms.xlsx"),
+        &[
+            SheetSpec {
+                name: "Прайс",
+                rows: vec![
+                    vec![X::Text("Артикул"), X::Text("Наименование"), X::Text("Ценовая группа"), X::Text("Цена")],
+                    vec![X::Text("WT-1"), X::Text("Молоток"), X::Text("PG1"), X::Num(350.0)],
+                    vec![X::Text("WT-2"), X::Text("Клещи"), X::Text("PG2"), X::Num(410.0)],
+                ],
+                merged: vec![],
+            },
+            SheetSpec {
+                name: "Скидки",
+                rows: vec![
+                    vec![X::Text("Ценовая группа"), X::Text("Скидка, %")],
+                    vec![X::Text("PG1"), X::Num(30.0)],
+                    vec![X::Text("PG2"), X::Num(25.0)],
+                    vec![X::Text("PG3"), X::Num(20.0)],
+                    vec![X::Text("PG4"), X::Num(15.0)],
+                ],
+                merged: vec![],
+            },
+            SheetSpec {
+                name: "Условия",
+                rows: vec![
+                    vec![X::Text("Условие"), X::Text("Значение")],
+                    vec![X::Text("Минимальный заказ"), X::Num(5000.0)],
+                    vec![X::Text("Отсрочка, дней"), X::Num(30.0)],
+                    vec![X::Text("Доставка бесплатно от"), X::Num(10000.0)],
+                    vec![X::Text("Скидка за объём, %"), X::Num(5.0)],
+                ],
+                merged: vec![],
+            },
+        ],
+    );
 
     let merged = SheetSpec {
         name: "Прайс",
@@ -236,6 +308,111 @@ fn fixtures() -> Vec<Fixture> {
             expect: Expect::Stored(1, 0),
         },
         Fixture {
+            file: "secondary_price.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "two_line_header.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Code"), (Name, "Name"), (Price, "Dealer price"), (Availability, "Free stock")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "unlabelled_key.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, ""), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(3, 0),
+        },
+        Fixture {
+            file: "unlabelled_name.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Code"), (Name, ""), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "currency_header.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "€ без ПДВ")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "headerless_two_prices.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Name, "column A"), (Price, "column B")]],
+            expect: Expect::Stored(4, 0),
+        },
+        Fixture {
+            file: "group_subtotals.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price"), (Availability, "Qty")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "item_id.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "item_id"), (Name, "title"), (Price, "price")]],
+            expect: Expect::Stored(5, 0),
+        },
+        Fixture {
+            file: "description.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Product name"), (Price, "Price")]],
+            expect: Expect::Stored(1, 0),
+        },
+        Fixture {
+            file: "equal_headers.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
+            expect: Expect::Stored(3, 0),
+        },
+        Fixture {
+            file: "side_by_side.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Code"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "blank_keys.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(3, 0),
+        },
+        Fixture {
+            file: "variants.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "handle"), (Name, "title"), (Price, "price")]],
+            expect: Expect::Stored(4, 0),
+        },
+        Fixture {
+            file: "with_terms.xlsx",
+            parser: "xlsx",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "with_terms.xlsx",
+            parser: "xlsx",
+            sheet: Some("Скидки"),
+            mapping: vec![],
+            expect: Expect::Fails("no price column"),
+        },
+        Fixture {
             file: "truncated.xlsx",
             parser: "xlsx",
             sheet: None,
@@ -333,9 +510,12 @@ async fn every_fixture_maps_and_counts_as_expected() {
     assert_eq!(value("00123", "Цена Розница").await, 12);
     assert_eq!(value("00123", "Поступление").await, "2026-11-04");
     assert_eq!(value("F-1", "sheet").await, "Крепёж");
+    let no_sku = fixtures().iter().position(|f| f.file == "no_sku.csv").unwrap();
     let derived: Vec<(String, serde_json::Value)> = sqlx::query_as(
-        "SELECT supplier_sku, characteristics -> 'sku_source' FROM supplier_items WHERE supplier_sku LIKE 'name:%' ORDER BY 1",
+        "SELECT i.supplier_sku, i.characteristics -> 'sku_source' FROM supplier_items i \
+         JOIN suppliers s ON s.id = i.supplier_id WHERE s.name = $1 AND i.supplier_sku LIKE 'name:%' ORDER BY 1",
     )
+    .bind(format!("Supplier {no_sku}"))
     .fetch_all(&env.db.pool)
     .await
     .unwrap();
@@ -347,6 +527,44 @@ async fn every_fixture_maps_and_counts_as_expected() {
         .await
         .unwrap();
     assert_eq!(multiline, "Bolt M6,\nzinc plated");
+
+    // Each class of "read real price lists as a careful person would".
+    assert_eq!(value("SP-1", "Retail price").await, 80784, "80784,00 in a secondary price column");
+    assert_eq!(value("SP-2", "Retail price").await, 100);
+    assert_eq!(price("TL-1").await, "25.00", "the dealer price, not the stock");
+    assert_eq!(value("TL-1", "availability").await, 10);
+    assert_eq!(price("CH-1").await, "12.50");
+    let headerless: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT supplier_sku, current_price::text, characteristics -> 'column C' FROM supplier_items \
+         WHERE supplier_sku = 'name:тостер'",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(headerless, [("name:тостер".to_owned(), "1800.00".to_owned(), serde_json::json!(2100))]);
+    assert_eq!(value("GS-1", "category").await, "Kitchen", "the group row with subtotals");
+    assert_eq!(price("1001").await, "3.00", "item_id is the key");
+    assert_eq!(value("DS-1", "Description").await, "A kettle for the office with a long description");
+    assert_eq!(price("EH-1").await, "350.00");
+    let right_table = env.db.count("SELECT count(*) FROM supplier_items WHERE supplier_sku LIKE 'Z-%'").await;
+    assert_eq!(right_table, 0, "the table to the right is not read");
+    assert_eq!(value("name:claw hammer", "sku_source").await, "derived_from_name");
+    assert_eq!(price("00777").await, "5.00", "the text marker is not part of the key");
+    let variants: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT supplier_sku, name, current_price::text FROM supplier_items WHERE supplier_sku LIKE 'vmug%' ORDER BY 1",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    let expected = [("vmug", "Mug", "3.00"), ("vmug~2", "Mug", "4.00"), ("vmug~3", "Mug", "5.00")];
+    assert_eq!(
+        variants,
+        expected.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())),
+        "variants take the parent's name"
+    );
+    assert_eq!(value("vmug~2", "variant_of").await, "vmug");
+    assert_eq!(value("WT-1", "sheet").await, "Прайс");
+
     let task_error: i64 = env
         .db
         .count("SELECT count(*) FROM parsing_logs WHERE error_type = 'task_error' AND row_number IS NULL")

@@ -9,6 +9,8 @@ pub mod reader;
 pub mod record;
 mod stats;
 pub mod synonyms;
+#[cfg(test)]
+mod tests;
 
 pub use layout::{ColumnDecision, Layout, MappingOptions, Role};
 pub use reader::{ReadSummary, TableReader};
