@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::layout::{ColumnDecision, Layout, MappingOptions, Role, Unrecognised, column_letter, resolve_column};
+use super::layout::{
+    ColumnDecision, Layout, MappingOptions, Role, Unrecognised, column_letter, resolve_column,
+};
 use super::price::{PriceProblem, parse_price};
 use super::stats::{ColumnStats, lower_of, sample};
 use super::synonyms::{PriceKind, is_key_header, normalise};
@@ -22,9 +24,13 @@ pub(super) fn infer_headerless(
 ) -> Result<Layout, Unrecognised> {
     let sample = sample(rows, options.sample_rows);
     if sample.is_empty() {
-        return Err(Unrecognised("no header row and no data rows were found".into()));
+        return Err(Unrecognised(
+            "no header row and no data rows were found".into(),
+        ));
     }
-    let headers: Vec<String> = (0..width).map(|i| format!("column {}", column_letter(i))).collect();
+    let headers: Vec<String> = (0..width)
+        .map(|i| format!("column {}", column_letter(i)))
+        .collect();
     let mut columns: Vec<ColumnDecision> = headers
         .iter()
         .enumerate()
@@ -58,7 +64,10 @@ pub(super) fn infer_headerless(
             layout.columns[i].role = Role::RunningNumber;
         }
     }
-    let (Some(price), Some(_)) = (layout.column_of(Field::Price), layout.column_of(Field::Name)) else {
+    let (Some(price), Some(_)) = (
+        layout.column_of(Field::Price),
+        layout.column_of(Field::Name),
+    ) else {
         return Err(Unrecognised(
             "no header row was recognised and no column of prices and of names could be inferred from the content"
                 .into(),
@@ -67,11 +76,9 @@ pub(super) fn infer_headerless(
     // A first row of labels over a column of prices is a header that names no price: a sheet
     // of terms or discounts (`Условие | Значение`), not a list to guess items from.
     let first = sample[0];
-    let labels = first
-        .cells
-        .iter()
-        .filter(|c| !c.is_empty())
-        .all(|c| matches!(parse_price(c), Err(PriceProblem::NotANumber)) && c.as_text().chars().count() <= 40);
+    let labels = first.cells.iter().filter(|c| !c.is_empty()).all(|c| {
+        matches!(parse_price(c), Err(PriceProblem::NotANumber)) && c.as_text().chars().count() <= 40
+    });
     let labelled_price = first
         .cells
         .get(price)
@@ -101,7 +108,9 @@ pub(super) fn complete(layout: &mut Layout, sample: &[&RawRow], options: &Mappin
     if !missing || sample.is_empty() {
         return;
     }
-    let stats: Vec<ColumnStats> = (0..layout.table_width).map(|i| ColumnStats::of(sample, i)).collect();
+    let stats: Vec<ColumnStats> = (0..layout.table_width)
+        .map(|i| ColumnStats::of(sample, i))
+        .collect();
     let unlabelled: Vec<bool> = layout.columns.iter().map(|c| c.header.is_empty()).collect();
     infer_price(layout, &stats, sample, options, |i| unlabelled[i]);
     infer_name(layout, &stats);
@@ -156,13 +165,23 @@ fn infer_price(
         [] => return,
         [only] => (only, None),
         [.., a, b] => {
-            let rank = |kind| options.price_preference.iter().position(|k| *k == kind).unwrap_or(usize::MAX);
+            let rank = |kind| {
+                options
+                    .price_preference
+                    .iter()
+                    .position(|k| *k == kind)
+                    .unwrap_or(usize::MAX)
+            };
             let wholesale_first = rank(PriceKind::Wholesale) < rank(PriceKind::Retail);
             let retail_first = rank(PriceKind::Retail) < rank(PriceKind::Wholesale);
             match lower_of(sample, a, b) {
                 Some(a_lower) if wholesale_first || retail_first => {
                     let (lower, higher) = if a_lower { (a, b) } else { (b, a) };
-                    let (win, lose) = if wholesale_first { (lower, higher) } else { (higher, lower) };
+                    let (win, lose) = if wholesale_first {
+                        (lower, higher)
+                    } else {
+                        (higher, lower)
+                    };
                     layout.notes.push(format!(
                         "two unlabelled price columns: {} (lower, read as wholesale) and {} (higher, read as retail); {} is the price by mapping.price_preference",
                         label(layout, lower),
@@ -180,12 +199,18 @@ fn infer_price(
     } else {
         "inferred: price-like numbers under an unrecognised header"
     };
-    set(layout, winner, Field::Price, stats[winner].price_share, note.into());
+    set(
+        layout,
+        winner,
+        Field::Price,
+        stats[winner].price_share,
+        note.into(),
+    );
     if layout.header_rows.is_some() {
         let what = label(layout, winner);
-        layout
-            .notes
-            .push(format!("no price header: {what} was taken as the price (its price-like numbers)"));
+        layout.notes.push(format!(
+            "no price header: {what} was taken as the price (its price-like numbers)"
+        ));
     }
     if let Some(other) = other {
         layout.columns[other].role = Role::OtherPrice(label(layout, other));
@@ -201,9 +226,14 @@ fn infer_name(layout: &mut Layout, stats: &[ColumnStats]) {
         return;
     }
     let best = (0..stats.len())
-        .filter(|&i| free(layout, i) && stats[i].text_like() && !is_key_header(&normalise(&layout.columns[i].header)))
+        .filter(|&i| {
+            free(layout, i)
+                && stats[i].text_like()
+                && !is_key_header(&normalise(&layout.columns[i].header))
+        })
         .max_by(|&a, &b| {
-            let unlabelled = |i: usize| layout.columns[i].header.is_empty() || layout.header_rows.is_none();
+            let unlabelled =
+                |i: usize| layout.columns[i].header.is_empty() || layout.header_rows.is_none();
             unlabelled(a)
                 .cmp(&unlabelled(b))
                 .then(stats[a].mean_len.total_cmp(&stats[b].mean_len))
@@ -216,10 +246,14 @@ fn infer_name(layout: &mut Layout, stats: &[ColumnStats]) {
         "inferred: longest text".to_owned()
     } else {
         let what = label(layout, i);
-        let why = if layout.columns[i].header.is_empty() { "it has no header" } else { "no header names the name" };
-        layout
-            .notes
-            .push(format!("{why}: {what} was taken as the name (the longest texts)"));
+        let why = if layout.columns[i].header.is_empty() {
+            "it has no header"
+        } else {
+            "no header names the name"
+        };
+        layout.notes.push(format!(
+            "{why}: {what} was taken as the name (the longest texts)"
+        ));
         format!("inferred: longest text ({why})")
     };
     set(layout, i, Field::Name, stats[i].text_share, note);
@@ -243,11 +277,17 @@ fn infer_key(layout: &mut Layout, stats: &[ColumnStats], allowed: impl Fn(usize)
     let Some(i) = best else { return };
     if layout.header_rows.is_some() {
         let what = label(layout, i);
-        layout
-            .notes
-            .push(format!("no SKU header: {what} was taken as the SKU (short distinct codes)"));
+        layout.notes.push(format!(
+            "no SKU header: {what} was taken as the SKU (short distinct codes)"
+        ));
     }
-    set(layout, i, Field::Sku, stats[i].code_share, "inferred: short distinct codes".into());
+    set(
+        layout,
+        i,
+        Field::Sku,
+        stats[i].code_share,
+        "inferred: short distinct codes".into(),
+    );
 }
 
 /// Checks what the header promised against the first data rows: a key column that holds a row
@@ -263,7 +303,10 @@ pub(super) fn check_against_content(layout: &mut Layout, sample: &[&RawRow]) {
         let demote = if stats.running {
             Some((Role::RunningNumber, "holds a running row number, not SKUs"))
         } else if stats.code_share < 0.5 && stats.mean_len > 24.0 {
-            Some((Role::Characteristic(layout.columns[sku].header.clone()), "holds free text, not SKUs"))
+            Some((
+                Role::Characteristic(layout.columns[sku].header.clone()),
+                "holds free text, not SKUs",
+            ))
         } else {
             None
         };

@@ -148,7 +148,10 @@ impl Layout {
             .zip(&self.columns)
             .find(|(cell, column)| !cell.is_empty() && !column.header.is_empty());
         let same_text = |a: &str, b: &str| {
-            a.trim().chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+            a.trim()
+                .chars()
+                .flat_map(char::to_lowercase)
+                .eq(b.chars().flat_map(char::to_lowercase))
         };
         match first {
             Some((Cell::Text(text), column)) if same_text(text, &column.header) => {}
@@ -215,7 +218,10 @@ pub fn detect(
     };
 
     let data_start = match config.data_start_row {
-        Some(n) => rows.iter().position(|r| r.number.0 >= n).unwrap_or(rows.len()),
+        Some(n) => rows
+            .iter()
+            .position(|r| r.number.0 >= n)
+            .unwrap_or(rows.len()),
         None => data_start,
     };
     let data = sample(&rows[data_start.min(rows.len())..], options.sample_rows);
@@ -227,11 +233,22 @@ pub fn detect(
     Ok((layout, data_start))
 }
 
-fn into_layout(c: Candidate, sheet: Option<&str>, header_rows: Option<(RowNumber, RowNumber)>) -> Layout {
+fn into_layout(
+    c: Candidate,
+    sheet: Option<&str>,
+    header_rows: Option<(RowNumber, RowNumber)>,
+) -> Layout {
     let width = c.headers.len();
     let table_width = c.table_end.unwrap_or(width);
     let header_normalised = c.headers.iter().map(|h| normalise(h)).collect();
-    let mut layout = Layout::new(sheet, header_rows, c.decisions, c.fields, header_normalised, table_width);
+    let mut layout = Layout::new(
+        sheet,
+        header_rows,
+        c.decisions,
+        c.fields,
+        header_normalised,
+        table_width,
+    );
     if table_width < width {
         let right: Vec<&str> = c.headers[table_width..]
             .iter()
@@ -248,7 +265,11 @@ fn into_layout(c: Candidate, sheet: Option<&str>, header_rows: Option<(RowNumber
 
 /// Final touches: the fields every list needs, SKU derivation, characteristic keys, the
 /// characteristic filter, subtotal columns.
-fn finish(layout: &mut Layout, data: &[&RawRow], config: &SourceConfig) -> Result<(), Unrecognised> {
+fn finish(
+    layout: &mut Layout,
+    data: &[&RawRow],
+    config: &SourceConfig,
+) -> Result<(), Unrecognised> {
     let labels = || -> String {
         let headers: Vec<&str> = layout.columns[..layout.table_width]
             .iter()
@@ -261,10 +282,16 @@ fn finish(layout: &mut Layout, data: &[&RawRow], config: &SourceConfig) -> Resul
         }
     };
     if !layout.fields.contains_key(&Field::Price) {
-        return Err(Unrecognised(format!("no price column was found{}", labels())));
+        return Err(Unrecognised(format!(
+            "no price column was found{}",
+            labels()
+        )));
     }
     if !layout.fields.contains_key(&Field::Name) {
-        return Err(Unrecognised(format!("no name column was found{}", labels())));
+        return Err(Unrecognised(format!(
+            "no name column was found{}",
+            labels()
+        )));
     }
     if !layout.fields.contains_key(&Field::Sku) {
         layout.derive_sku = true;
@@ -285,7 +312,9 @@ fn finish(layout: &mut Layout, data: &[&RawRow], config: &SourceConfig) -> Resul
     let mut seen: HashMap<String, usize> = HashMap::new();
     let table_width = layout.table_width;
     for column in &mut layout.columns {
-        if column.index >= table_width || !matches!(column.role, Role::Ignored | Role::Characteristic(_)) {
+        if column.index >= table_width
+            || !matches!(column.role, Role::Ignored | Role::Characteristic(_))
+        {
             continue;
         }
         if wanted.as_ref().is_some_and(|w| !w.contains(&column.index)) {
@@ -299,14 +328,20 @@ fn finish(layout: &mut Layout, data: &[&RawRow], config: &SourceConfig) -> Resul
         };
         let n = seen.entry(base.clone()).or_insert(0);
         *n += 1;
-        let key = if *n == 1 { base } else { format!("{base} ({n})") };
+        let key = if *n == 1 {
+            base
+        } else {
+            format!("{base} ({n})")
+        };
         column.role = Role::Characteristic(key);
     }
     layout.subtotals = layout.columns[..table_width]
         .iter()
         .filter(|c| {
-            matches!(c.role, Role::Characteristic(_) | Role::OtherPrice(_) | Role::Ignored)
-                && is_subtotal_header(&normalise(&c.header))
+            matches!(
+                c.role,
+                Role::Characteristic(_) | Role::OtherPrice(_) | Role::Ignored
+            ) && is_subtotal_header(&normalise(&c.header))
         })
         .map(|c| c.index)
         .collect();
@@ -338,7 +373,10 @@ fn collapse_note(layout: &Layout, data: &[&RawRow]) -> Option<String> {
 /// Finds the column a manual reference names: a header text first, then a letter, then an index.
 pub fn resolve_column(column: &ColumnRef, headers: &[String]) -> Option<usize> {
     let wanted = normalise(column.as_str());
-    if let Some(i) = headers.iter().position(|h| normalise(h) == wanted && !wanted.is_empty()) {
+    if let Some(i) = headers
+        .iter()
+        .position(|h| normalise(h) == wanted && !wanted.is_empty())
+    {
         return Some(i);
     }
     column
@@ -378,7 +416,11 @@ impl Layout {
                 let c = &self.columns[i];
                 parts.push(format!(
                     "{field}={:?} ({:.2})",
-                    if c.header.is_empty() { column_letter(i) } else { c.header.clone() },
+                    if c.header.is_empty() {
+                        column_letter(i)
+                    } else {
+                        c.header.clone()
+                    },
                     c.confidence
                 ));
             }

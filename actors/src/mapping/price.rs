@@ -117,7 +117,10 @@ pub fn parse_price_text(text: &str) -> Result<ParsedPrice, PriceProblem> {
         && dots <= 1
         && trimmed.as_bytes()[0] != b'.';
     if plain && let Ok(value) = Decimal::from_str(trimmed) {
-        return Ok(ParsedPrice { value, currency: None });
+        return Ok(ParsedPrice {
+            value,
+            currency: None,
+        });
     }
     let lowered = trimmed.to_lowercase();
     if lowered.is_empty() {
@@ -259,13 +262,25 @@ mod tests {
     #[test]
     fn currency_signs_and_codes() {
         let p = parse_price_text("$12.99").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.99", Some("USD")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("12.99", Some("USD"))
+        );
         let p = parse_price_text("12,5 руб.").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.5", Some("RUB")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("12.5", Some("RUB"))
+        );
         let p = parse_price_text("12.00 BYN").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.00", Some("BYN")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("12.00", Some("BYN"))
+        );
         let p = parse_price_text("€ 9,99").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("9.99", Some("EUR")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("9.99", Some("EUR"))
+        );
         let p = parse_price_text("150 грн").unwrap();
         assert_eq!(p.currency, Some("UAH"));
     }
@@ -273,14 +288,22 @@ mod tests {
     #[test]
     fn quotes_on_request_are_not_prices() {
         for text in ["по запросу", "По запиту", "on request", "Call", "—"] {
-            assert_eq!(parse_price_text(text), Err(PriceProblem::OnRequest), "{text}");
+            assert_eq!(
+                parse_price_text(text),
+                Err(PriceProblem::OnRequest),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn garbage_is_not_a_number() {
         for text in ["abc", "12abc", "1.2.3,4,5", "..", "1,2,3.4.5", "12 кг"] {
-            assert_eq!(parse_price_text(text), Err(PriceProblem::NotANumber), "{text}");
+            assert_eq!(
+                parse_price_text(text),
+                Err(PriceProblem::NotANumber),
+                "{text}"
+            );
         }
     }
 
@@ -296,7 +319,10 @@ mod tests {
         assert_eq!(p.value.to_string(), "1.005");
         let p = parse_price(&Cell::Number(1234.56)).unwrap();
         assert_eq!(p.value.to_string(), "1234.56");
-        assert_eq!(parse_price(&Cell::Number(f64::NAN)), Err(PriceProblem::NotANumber));
+        assert_eq!(
+            parse_price(&Cell::Number(f64::NAN)),
+            Err(PriceProblem::NotANumber)
+        );
     }
 
     /// Every format the module comment accepts, generated from a decimal and read back.
@@ -310,7 +336,7 @@ mod tests {
             let digits = int.to_string();
             let mut out = String::with_capacity(digits.len() * 2);
             for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
                     out.push_str(sep);
                 }
                 out.push(c);
@@ -324,7 +350,7 @@ mod tests {
             let mut out = vec![format!("{int}.{cents:02}")];
             if cents == 0 {
                 out.push(int.to_string());
-            } else if cents % 10 == 0 {
+            } else if cents.is_multiple_of(10) {
                 out.push(format!("{int}.{}", cents / 10));
                 out.push(format!("{int},{}", cents / 10));
             }

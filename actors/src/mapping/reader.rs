@@ -231,9 +231,9 @@ fn section_title(layout: &Layout, row: &RawRow) -> Option<String> {
         .filter(|c| !c.is_empty())
         .map(|c| c.as_text().trim().to_owned())
         .collect();
-    let all_words = texts
-        .iter()
-        .all(|t| t.chars().any(char::is_alphabetic) && parse_price(&Cell::text(t.as_str())).is_err());
+    let all_words = texts.iter().all(|t| {
+        t.chars().any(char::is_alphabetic) && parse_price(&Cell::text(t.as_str())).is_err()
+    });
     all_words.then(|| texts.join(" "))
 }
 
@@ -280,7 +280,9 @@ impl Variants {
         if layout.derive_sku {
             return None;
         }
-        let (Some(key_col), Some(name_col)) = (layout.column_of(Field::Sku), layout.column_of(Field::Name)) else {
+        let (Some(key_col), Some(name_col)) =
+            (layout.column_of(Field::Sku), layout.column_of(Field::Name))
+        else {
             return None;
         };
         write_key(cells.get(key_col).unwrap_or(&Cell::Empty), &mut self.probe);
@@ -302,7 +304,10 @@ impl Variants {
             return None;
         }
         self.count += 1;
-        let parent = self.parent.get_or_insert_with(|| Arc::from(self.key.as_str())).clone();
+        let parent = self
+            .parent
+            .get_or_insert_with(|| Arc::from(self.key.as_str()))
+            .clone();
         cells[key_col] = Cell::Text(format!("{}~{}", self.key, self.count));
         if let Some(name) = cells.get_mut(name_col) {
             *name = Cell::Text(self.name.clone());
@@ -359,7 +364,8 @@ impl<E: FnMut(RowChunk) -> ControlFlow<()>> TableSink for TableReader<'_, E> {
                     Some(TableState::Scanning { rows, .. }) => {
                         rows.push(row);
                         if rows.len() >= limit
-                            && let Some(TableState::Scanning { name, merged, rows }) = self.state.take()
+                            && let Some(TableState::Scanning { name, merged, rows }) =
+                                self.state.take()
                         {
                             self.decide(name, merged, rows);
                         }
@@ -427,7 +433,11 @@ mod tests {
     #[test]
     fn item_without_price_is_not_mistaken_for_a_category() {
         let (chunks, _) = feed(
-            &[&["Артикул", "Наименование", "Цена"], &["A-1", "Молоток", ""], &["A-2", "Клещи", "1"]],
+            &[
+                &["Артикул", "Наименование", "Цена"],
+                &["A-1", "Молоток", ""],
+                &["A-2", "Клещи", "1"],
+            ],
             10,
         );
         assert_eq!(chunks[0].rows.len(), 2);
@@ -435,7 +445,15 @@ mod tests {
 
     #[test]
     fn a_code_and_a_name_without_price_are_an_item() {
-        let (chunks, _) = feed(&[&["SKU", "Name", "Price"], &["B", "Saw", ""], &["Tools", "", ""], &["C", "Axe", "2"]], 10);
+        let (chunks, _) = feed(
+            &[
+                &["SKU", "Name", "Price"],
+                &["B", "Saw", ""],
+                &["Tools", "", ""],
+                &["C", "Axe", "2"],
+            ],
+            10,
+        );
         let rows: Vec<&DataRow> = chunks.iter().flat_map(|c| &c.rows).collect();
         assert_eq!(rows.len(), 2, "B is an item, Tools a category");
         assert_eq!(rows[1].section.as_deref(), Some("Tools"));

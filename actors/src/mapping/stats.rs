@@ -23,7 +23,11 @@ pub(super) fn distinct_and_filled(sample: &[&RawRow], col: usize) -> (usize, usi
         .filter(|c| !c.is_empty())
         .map(Cell::as_text)
         .collect();
-    let distinct = texts.iter().map(|t| t.as_ref()).collect::<HashSet<&str>>().len();
+    let distinct = texts
+        .iter()
+        .map(|t| t.as_ref())
+        .collect::<HashSet<&str>>()
+        .len();
     (distinct, texts.len())
 }
 
@@ -56,7 +60,13 @@ impl ColumnStats {
             .filter(|c| !c.is_empty())
             .collect();
         let filled = cells.len();
-        let share = |n: usize| if filled == 0 { 0.0 } else { n as f64 / filled as f64 };
+        let share = |n: usize| {
+            if filled == 0 {
+                0.0
+            } else {
+                n as f64 / filled as f64
+            }
+        };
         let (mut prices, mut priceish, mut fractions, mut text) = (0, 0, 0, 0);
         for cell in &cells {
             match parse_price(cell) {
@@ -77,7 +87,11 @@ impl ColumnStats {
             .iter()
             .filter(|t| t.chars().count() <= 32 && !t.contains(' '))
             .count();
-        let distinct = texts.iter().map(|t| t.as_ref()).collect::<HashSet<&str>>().len();
+        let distinct = texts
+            .iter()
+            .map(|t| t.as_ref())
+            .collect::<HashSet<&str>>()
+            .len();
         let mean_len = if filled == 0 {
             0.0
         } else {
@@ -148,7 +162,11 @@ pub(super) fn is_running_sequence(texts: &[Cow<'_, str>]) -> bool {
 /// (`1001`, `1002`, … — prices never count up), or three or more of one length of six digits or
 /// more (`100234`, `100871`).
 pub(super) fn is_numeric_code(texts: &[Cow<'_, str>]) -> bool {
-    if texts.is_empty() || !texts.iter().all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())) {
+    if texts.is_empty()
+        || !texts
+            .iter()
+            .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+    {
         return false;
     }
     if texts.iter().any(|t| t.len() > 1 && t.starts_with('0')) {
@@ -168,7 +186,12 @@ pub(super) fn is_numeric_code(texts: &[Cow<'_, str>]) -> bool {
 /// item, not a price and a quantity), `Some(false)` for the reverse, `None` when they cross,
 /// are equal, or are too far apart.
 pub(super) fn lower_of(sample: &[&RawRow], a: usize, b: usize) -> Option<bool> {
-    let price = |row: &RawRow, col: usize| row.cells.get(col).and_then(|c| parse_price(c).ok()).map(|p| p.value);
+    let price = |row: &RawRow, col: usize| {
+        row.cells
+            .get(col)
+            .and_then(|c| parse_price(c).ok())
+            .map(|p| p.value)
+    };
     let three = Decimal::from(3);
     let (mut both, mut a_lower, mut b_lower, mut equal) = (0usize, 0usize, 0usize, 0usize);
     for row in sample {

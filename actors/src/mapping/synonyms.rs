@@ -141,7 +141,16 @@ pub fn synonyms(field: Field) -> &'static [&'static str] {
 const RUNNING_NUMBER: &[&str] = &["№", "#", "no", "n", "nn", "п п", "№ п п", "пп", "n п п"];
 
 /// Words that mark a price column as wholesale, retail, or with/without VAT.
-const WHOLESALE: &[&str] = &["опт", "оптов", "wholesale", "dealer", "дилер", "закуп", "гурт", "b2b"];
+const WHOLESALE: &[&str] = &[
+    "опт",
+    "оптов",
+    "wholesale",
+    "dealer",
+    "дилер",
+    "закуп",
+    "гурт",
+    "b2b",
+];
 const RETAIL: &[&str] = &["розн", "retail", "rrp", "msrp", "ррц", "роздр", "b2c"];
 
 /// Lowercases, folds `ё`, turns punctuation into spaces and collapses spaces.
@@ -179,7 +188,17 @@ pub fn is_running_number_header(normalised: &str) -> bool {
 }
 
 /// Last words that make a header a key (`item_id`, `Part number`, `Номенклатурный номер`).
-const KEY_ENDINGS: &[&str] = &["id", "code", "no", "nr", "number", "sku", "номер", "код", "артикул"];
+const KEY_ENDINGS: &[&str] = &[
+    "id",
+    "code",
+    "no",
+    "nr",
+    "number",
+    "sku",
+    "номер",
+    "код",
+    "артикул",
+];
 
 /// Words of a description column: a characteristic when the list also has a name column.
 const DESCRIPTION_WORDS: &[&str] = &["description", "desc", "descr", "описание", "опис"];
@@ -196,7 +215,9 @@ pub fn is_key_header(normalised: &str) -> bool {
 
 /// Whether a (normalised) header names a description (`Description`, `Item_Desc`, `Описание`).
 pub fn is_description_header(normalised: &str) -> bool {
-    normalised.split(' ').any(|w| DESCRIPTION_WORDS.contains(&w))
+    normalised
+        .split(' ')
+        .any(|w| DESCRIPTION_WORDS.contains(&w))
 }
 
 /// The highest confidence a description header gets as a name: above the threshold, so a list
@@ -239,7 +260,11 @@ fn synonym_score(header: &str, field: Field) -> f64 {
             .is_some_and(|rest| rest.starts_with(' '))
         {
             // One-letter or two-letter synonyms only count whole.
-            if synonym.chars().count() <= 2 { 0.0 } else { 0.9 }
+            if synonym.chars().count() <= 2 {
+                0.0
+            } else {
+                0.9
+            }
         } else if synonym.chars().count() > 2 && contains_words(header, synonym) {
             0.85
         } else {
@@ -290,8 +315,24 @@ impl PriceKind {
 
 /// Whether a price header says the price includes VAT (`с НДС`, `incl. VAT`) or excludes it.
 pub fn vat_included(header: &str) -> Option<bool> {
-    let without = ["без ндс", "без пдв", "excl vat", "excluding vat", "net", "ex vat", "w o vat"];
-    let with = ["с ндс", "з пдв", "incl vat", "including vat", "with vat", "gross", "вкл ндс"];
+    let without = [
+        "без ндс",
+        "без пдв",
+        "excl vat",
+        "excluding vat",
+        "net",
+        "ex vat",
+        "w o vat",
+    ];
+    let with = [
+        "с ндс",
+        "з пдв",
+        "incl vat",
+        "including vat",
+        "with vat",
+        "gross",
+        "вкл ндс",
+    ];
     if without.iter().any(|w| header.contains(w)) {
         Some(false)
     } else if with.iter().any(|w| header.contains(w)) {
@@ -303,14 +344,56 @@ pub fn vat_included(header: &str) -> Option<bool> {
 
 /// Currency signs and codes a price header may consist of (`€`, `руб.`, `USD`).
 const CURRENCY_WORDS: &[&str] = &[
-    "€", "$", "£", "₽", "₴", "₸", "¥", "руб", "рублей", "р", "грн", "тенге", "usd", "us", "eur",
-    "euro", "rub", "uah", "byn", "kzt", "gbp", "pln", "zł", "cny",
+    "€",
+    "$",
+    "£",
+    "₽",
+    "₴",
+    "₸",
+    "¥",
+    "руб",
+    "рублей",
+    "р",
+    "грн",
+    "тенге",
+    "usd",
+    "us",
+    "eur",
+    "euro",
+    "rub",
+    "uah",
+    "byn",
+    "kzt",
+    "gbp",
+    "pln",
+    "zł",
+    "cny",
 ];
 /// Tax words, and the words that say whether the tax is in (`с НДС`, `excl. VAT`).
 const TAX_WORDS: &[&str] = &["ндс", "пдв", "vat", "tax", "gst"];
 const TAX_LINKS: &[&str] = &[
-    "с", "з", "без", "вкл", "включая", "в", "т", "ч", "incl", "inc", "including", "excl", "exc",
-    "excluding", "with", "without", "w", "o", "ex", "plus", "net", "gross",
+    "с",
+    "з",
+    "без",
+    "вкл",
+    "включая",
+    "в",
+    "т",
+    "ч",
+    "incl",
+    "inc",
+    "including",
+    "excl",
+    "exc",
+    "excluding",
+    "with",
+    "without",
+    "w",
+    "o",
+    "ex",
+    "plus",
+    "net",
+    "gross",
 ];
 
 /// Whether a raw header is only a currency and/or a tax note (`€ без ПДВ`, `$ excl. VAT`,
@@ -344,7 +427,9 @@ pub fn is_currency_or_tax_note(raw: &str) -> bool {
             return false;
         }
         word.clear();
-        if matches!(c, '€' | '$' | '£' | '₽' | '₴' | '₸' | '¥') && !check(c.encode_utf8(&mut [0; 4])) {
+        if matches!(c, '€' | '$' | '£' | '₽' | '₴' | '₸' | '¥')
+            && !check(c.encode_utf8(&mut [0; 4]))
+        {
             return false;
         }
     }
@@ -357,7 +442,16 @@ pub fn is_currency_or_tax_note(raw: &str) -> bool {
 /// First words of a subtotal column (`Total`, `Сумма`): a row with a name, no price and
 /// numbers only there (and in quantities) is a group row, not an item.
 const SUBTOTALS: &[&str] = &[
-    "total", "subtotal", "sum", "amount", "итого", "всего", "сумма", "сума", "разом", "усього",
+    "total",
+    "subtotal",
+    "sum",
+    "amount",
+    "итого",
+    "всего",
+    "сумма",
+    "сума",
+    "разом",
+    "усього",
     "всього",
 ];
 
@@ -371,7 +465,14 @@ pub fn is_subtotal_header(normalised: &str) -> bool {
 
 /// Words that open a totals or footer row.
 const FOOTERS: &[&str] = &[
-    "итого", "всего", "total", "subtotal", "grand total", "разом", "усього", "всього",
+    "итого",
+    "всего",
+    "total",
+    "subtotal",
+    "grand total",
+    "разом",
+    "усього",
+    "всього",
 ];
 
 /// Whether a (normalised) cell opens a totals or footer row.
@@ -387,7 +488,10 @@ pub fn is_footer_text(normalised: &str) -> bool {
 pub fn is_footer_cell(text: &str) -> bool {
     let text = text.trim_start();
     let starts_like_a_footer = text.chars().next().is_some_and(|c| {
-        matches!(c.to_lowercase().next(), Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у'))
+        matches!(
+            c.to_lowercase().next(),
+            Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у')
+        )
     });
     starts_like_a_footer && is_footer_text(&normalise(text))
 }
@@ -418,7 +522,18 @@ mod tests {
 
     #[test]
     fn keys_are_skus_never_names() {
-        for header in ["item id", "id", "product id", "handle", "номенклатурный номер", "код товара", "каталожный номер", "supplier code", "part no", "catalogue no"] {
+        for header in [
+            "item id",
+            "id",
+            "product id",
+            "handle",
+            "номенклатурный номер",
+            "код товара",
+            "каталожный номер",
+            "supplier code",
+            "part no",
+            "catalogue no",
+        ] {
             assert!(score(header, Field::Sku) >= 0.9, "{header}");
             assert!(score(header, Field::Name) < 0.75, "{header}");
             assert!(score(header, Field::Price) < 0.75, "{header}");
@@ -428,21 +543,36 @@ mod tests {
 
     #[test]
     fn descriptions_lose_to_names() {
-        for header in ["description", "описание", "item desc", "product description"] {
+        for header in [
+            "description",
+            "описание",
+            "item desc",
+            "product description",
+        ] {
             let s = score(header, Field::Name);
             assert!((0.75..=DESCRIPTION_AS_NAME).contains(&s), "{header}: {s}");
         }
-        for header in ["name", "название", "наименование", "product name", "title"] {
+        for header in ["name", "название", "наименование", "product name", "title"]
+        {
             assert!(score(header, Field::Name) > DESCRIPTION_AS_NAME, "{header}");
         }
     }
 
     #[test]
     fn currency_and_tax_notes_are_price_headers() {
-        for header in ["€ без ПДВ", "$ excl. VAT", "руб. с НДС", "USD", "₽", "в т.ч. НДС", "Без НДС"] {
+        for header in [
+            "€ без ПДВ",
+            "$ excl. VAT",
+            "руб. с НДС",
+            "USD",
+            "₽",
+            "в т.ч. НДС",
+            "Без НДС",
+        ] {
             assert!(is_currency_or_tax_note(header), "{header}");
         }
-        for header in ["НДС", "VAT", "Сумма без НДС", "Net", "Цвет", "", "Код, ₽"] {
+        for header in ["НДС", "VAT", "Сумма без НДС", "Net", "Цвет", "", "Код, ₽"]
+        {
             assert!(!is_currency_or_tax_note(header), "{header}");
         }
     }

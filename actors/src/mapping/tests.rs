@@ -21,7 +21,9 @@ fn rows(lines: &[&[&str]]) -> Vec<RawRow> {
 }
 
 fn field_header(layout: &Layout, field: Field) -> Option<String> {
-    layout.column_of(field).map(|i| layout.columns[i].header.clone())
+    layout
+        .column_of(field)
+        .map(|i| layout.columns[i].header.clone())
 }
 
 #[test]
@@ -35,12 +37,24 @@ fn finds_header_below_a_title_block() {
         &["A-2", "Отвертка", "120,50"],
         &["A-3", "Клещи", "410,00"],
     ]);
-    let (layout, start) =
-        detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
+    let (layout, start) = detect(
+        None,
+        &table,
+        &[],
+        &SourceConfig::default(),
+        &MappingOptions::default(),
+    )
+    .unwrap();
     assert_eq!(start, 4);
     assert_eq!(layout.header_rows, Some((RowNumber(4), RowNumber(4))));
-    assert_eq!(field_header(&layout, Field::Sku).as_deref(), Some("Артикул"));
-    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Цена, руб."));
+    assert_eq!(
+        field_header(&layout, Field::Sku).as_deref(),
+        Some("Артикул")
+    );
+    assert_eq!(
+        field_header(&layout, Field::Price).as_deref(),
+        Some("Цена, руб.")
+    );
 }
 
 #[test]
@@ -52,14 +66,25 @@ fn split_header_with_group_over_sub_headers() {
         &["1002", "Гайка М6", "4,00", "3,10"],
         &["1003", "Шайба", "1,00", "0,80"],
     ]);
-    let (layout, start) =
-        detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
+    let (layout, start) = detect(
+        None,
+        &table,
+        &[],
+        &SourceConfig::default(),
+        &MappingOptions::default(),
+    )
+    .unwrap();
     assert_eq!(start, 2);
-    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Цена Опт"));
-    assert!(layout
-        .columns
-        .iter()
-        .any(|c| c.role == Role::OtherPrice("Цена Розница".into())));
+    assert_eq!(
+        field_header(&layout, Field::Price).as_deref(),
+        Some("Цена Опт")
+    );
+    assert!(
+        layout
+            .columns
+            .iter()
+            .any(|c| c.role == Role::OtherPrice("Цена Розница".into()))
+    );
 }
 
 #[test]
@@ -70,8 +95,14 @@ fn running_number_is_not_an_sku_and_sku_is_derived() {
         &["2", "Отвертка", "120"],
         &["3", "Клещи", "410"],
     ]);
-    let (layout, _) =
-        detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
+    let (layout, _) = detect(
+        None,
+        &table,
+        &[],
+        &SourceConfig::default(),
+        &MappingOptions::default(),
+    )
+    .unwrap();
     assert_eq!(layout.columns[0].role, Role::RunningNumber);
     assert!(layout.derive_sku);
 }
@@ -87,14 +118,26 @@ fn manual_mapping_wins() {
         .column_mapping
         .insert(Field::Price, ColumnRef::new("D").unwrap());
     let (layout, _) = detect(None, &table, &[], &config, &MappingOptions::default()).unwrap();
-    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Price"));
+    assert_eq!(
+        field_header(&layout, Field::Price).as_deref(),
+        Some("Price")
+    );
 }
 
 #[test]
 fn no_price_column_is_unrecognised() {
-    let table = rows(&[&["Артикул", "Наименование", "Цвет"], &["1", "Молоток", "красный"]]);
-    let err = detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default())
-        .unwrap_err();
+    let table = rows(&[
+        &["Артикул", "Наименование", "Цвет"],
+        &["1", "Молоток", "красный"],
+    ]);
+    let err = detect(
+        None,
+        &table,
+        &[],
+        &SourceConfig::default(),
+        &MappingOptions::default(),
+    )
+    .unwrap_err();
     assert!(err.0.contains("price"), "{}", err.0);
 }
 
@@ -106,8 +149,14 @@ fn headerless_table_is_inferred_from_content() {
         &["A-102", "Клещи переставные 250 мм", "410.90"],
         &["A-103", "Рулетка 5 м", "199.99"],
     ]);
-    let (layout, start) =
-        detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
+    let (layout, start) = detect(
+        None,
+        &table,
+        &[],
+        &SourceConfig::default(),
+        &MappingOptions::default(),
+    )
+    .unwrap();
     assert_eq!(start, 0);
     assert_eq!(layout.column_of(Field::Price), Some(2));
     assert_eq!(layout.column_of(Field::Name), Some(1));
@@ -124,11 +173,20 @@ fn letters() {
 }
 
 fn detect_default(table: &[RawRow]) -> Result<(Layout, usize), Unrecognised> {
-    detect(None, table, &[], &SourceConfig::default(), &MappingOptions::default())
+    detect(
+        None,
+        table,
+        &[],
+        &SourceConfig::default(),
+        &MappingOptions::default(),
+    )
 }
 
 /// Reads a table through the reader and the validator, as the pipeline does.
-fn read(lines: &[&[&str]], options: &MappingOptions) -> (Result<ReadSummary, String>, Vec<Item>, Vec<Rejection>) {
+fn read(
+    lines: &[&[&str]],
+    options: &MappingOptions,
+) -> (Result<ReadSummary, String>, Vec<Item>, Vec<Rejection>) {
     let config = SourceConfig::default();
     let mut chunks: Vec<RowChunk> = Vec::new();
     let mut reader = TableReader::new(&config, options, 100, |c| {
@@ -156,7 +214,12 @@ fn item<'a>(items: &'a [Item], sku: &str) -> &'a Item {
     items
         .iter()
         .find(|i| i.sku.as_str() == sku)
-        .unwrap_or_else(|| panic!("no item {sku}: {:?}", items.iter().map(|i| i.sku.as_str()).collect::<Vec<_>>()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no item {sku}: {:?}",
+                items.iter().map(|i| i.sku.as_str()).collect::<Vec<_>>()
+            )
+        })
 }
 
 #[test]
@@ -170,10 +233,20 @@ fn a_lower_header_line_finishes_the_labels_above_it() {
     let (layout, start) = detect_default(&table).unwrap();
     assert_eq!(start, 2);
     assert_eq!(layout.header_rows, Some((RowNumber(1), RowNumber(2))));
-    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Dealer price"));
-    assert_eq!(field_header(&layout, Field::Availability).as_deref(), Some("Free stock"));
+    assert_eq!(
+        field_header(&layout, Field::Price).as_deref(),
+        Some("Dealer price")
+    );
+    assert_eq!(
+        field_header(&layout, Field::Availability).as_deref(),
+        Some("Free stock")
+    );
     let (_, items, _) = read(
-        &[&["Code", "Name", "Free stock", "Dealer"], &["", "", "", "price"], &["A-1", "Kettle", "10", "25"]],
+        &[
+            &["Code", "Name", "Free stock", "Dealer"],
+            &["", "", "", "price"],
+            &["A-1", "Kettle", "10", "25"],
+        ],
         &MappingOptions::default(),
     );
     assert_eq!(item(&items, "A-1").price.to_string(), "25.00");
@@ -192,7 +265,14 @@ fn an_unlabelled_key_column_is_found_among_the_labelled_ones() {
     assert_eq!(layout.column_of(Field::Sku), Some(0));
     assert!(!layout.derive_sku);
     assert_eq!(field_header(&layout, Field::Name).as_deref(), Some("Name"));
-    assert!(layout.notes.iter().any(|n| n.contains("column A was taken as the SKU")), "{:?}", layout.notes);
+    assert!(
+        layout
+            .notes
+            .iter()
+            .any(|n| n.contains("column A was taken as the SKU")),
+        "{:?}",
+        layout.notes
+    );
 }
 
 #[test]
@@ -206,13 +286,20 @@ fn an_unlabelled_name_column_is_the_longest_free_text() {
     let (layout, _) = detect_default(&table).unwrap();
     assert_eq!(layout.column_of(Field::Name), Some(1));
     assert_eq!(field_header(&layout, Field::Sku).as_deref(), Some("Code"));
-    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Price"));
+    assert_eq!(
+        field_header(&layout, Field::Price).as_deref(),
+        Some("Price")
+    );
 }
 
 #[test]
 fn a_header_of_only_a_currency_or_a_tax_note_is_a_price() {
     for note in ["€ без ПДВ", "$ excl. VAT", "руб. с НДС"] {
-        let table = rows(&[&["Артикул", "Наименование", note], &["A-1", "Молоток", "350"], &["A-2", "Клещи", "410"]]);
+        let table = rows(&[
+            &["Артикул", "Наименование", note],
+            &["A-1", "Молоток", "350"],
+            &["A-2", "Клещи", "410"],
+        ]);
         let (layout, _) = detect_default(&table).unwrap();
         assert_eq!(field_header(&layout, Field::Price).as_deref(), Some(note));
     }
@@ -227,7 +314,11 @@ fn no_header_and_two_prices_the_preference_picks_and_no_sku_is_taken_from_amount
         &["Blender", "1500", "1900"],
     ];
     let (layout, _) = detect_default(&rows(lines)).unwrap();
-    assert_eq!(layout.column_of(Field::Price), Some(1), "the lower, wholesale price by default");
+    assert_eq!(
+        layout.column_of(Field::Price),
+        Some(1),
+        "the lower, wholesale price by default"
+    );
     assert_eq!(layout.columns[2].role, Role::OtherPrice("column C".into()));
     assert_eq!(layout.column_of(Field::Sku), None, "prices are no SKUs");
     assert!(layout.derive_sku);
@@ -261,13 +352,31 @@ fn a_name_with_subtotals_and_no_price_is_a_group_row() {
     assert_eq!(items.len(), 3);
     assert_eq!(items[0].characteristics["category"], "Kitchen");
     assert_eq!(items[2].characteristics["category"], "Bathroom");
-    assert_eq!(rejections.len(), 1, "an item with a quantity and no price is still an item");
+    assert_eq!(
+        rejections.len(),
+        1,
+        "an item with a quantity and no price is still an item"
+    );
 }
 
 #[test]
 fn key_headers_are_skus_never_names() {
-    for header in ["item_id", "id", "Product ID", "handle", "Номенклатурный номер", "Код товара", "Каталожный номер", "Supplier code"] {
-        let table = rows(&[&[header, "Title", "Price"], &["K-1", "Mug", "3"], &["K-2", "Mug", "4"], &["K-3", "Cup", "2"]]);
+    for header in [
+        "item_id",
+        "id",
+        "Product ID",
+        "handle",
+        "Номенклатурный номер",
+        "Код товара",
+        "Каталожный номер",
+        "Supplier code",
+    ] {
+        let table = rows(&[
+            &[header, "Title", "Price"],
+            &["K-1", "Mug", "3"],
+            &["K-2", "Mug", "4"],
+            &["K-3", "Cup", "2"],
+        ]);
         let (layout, _) = detect_default(&table).unwrap();
         assert_eq!(layout.column_of(Field::Sku), Some(0), "{header}");
         assert_eq!(layout.column_of(Field::Name), Some(1), "{header}");
@@ -281,15 +390,31 @@ fn a_description_is_a_characteristic_beside_a_name() {
         for description in ["Description", "Описание", "Item_Desc"] {
             let table = rows(&[
                 &["SKU", description, name, "Price"],
-                &["A", "A long text that describes the kettle at length", "Kettle", "3"],
+                &[
+                    "A",
+                    "A long text that describes the kettle at length",
+                    "Kettle",
+                    "3",
+                ],
             ]);
             let (layout, _) = detect_default(&table).unwrap();
-            assert_eq!(layout.column_of(Field::Name), Some(2), "{description} / {name}");
-            assert_eq!(layout.columns[1].role, Role::Characteristic(description.into()));
+            assert_eq!(
+                layout.column_of(Field::Name),
+                Some(2),
+                "{description} / {name}"
+            );
+            assert_eq!(
+                layout.columns[1].role,
+                Role::Characteristic(description.into())
+            );
         }
     }
     let table = rows(&[&["SKU", "Item_Desc", "Price"], &["A", "Kettle", "3"]]);
-    assert_eq!(detect_default(&table).unwrap().0.column_of(Field::Name), Some(1), "no name: the description is");
+    assert_eq!(
+        detect_default(&table).unwrap().0.column_of(Field::Name),
+        Some(1),
+        "no name: the description is"
+    );
 }
 
 #[test]
@@ -303,7 +428,14 @@ fn derived_keys_that_collapse_rows_are_noted() {
     ]);
     let (layout, _) = detect_default(&table).unwrap();
     assert!(layout.derive_sku);
-    assert!(layout.notes.iter().any(|n| n.contains("derived keys collapse")), "{:?}", layout.notes);
+    assert!(
+        layout
+            .notes
+            .iter()
+            .any(|n| n.contains("derived keys collapse")),
+        "{:?}",
+        layout.notes
+    );
 }
 
 #[test]
@@ -315,7 +447,10 @@ fn equally_good_headers_are_told_apart_by_their_content() {
         &["", "A-3", "Отвертка", "120"],
     ]);
     let (layout, _) = detect_default(&table).unwrap();
-    assert_eq!(field_header(&layout, Field::Sku).as_deref(), Some("Артикул"));
+    assert_eq!(
+        field_header(&layout, Field::Sku).as_deref(),
+        Some("Артикул")
+    );
 }
 
 #[test]
@@ -331,12 +466,25 @@ fn a_second_table_to_the_right_is_not_read() {
     assert_eq!(layout.column_of(Field::Name), Some(1));
     assert_eq!(layout.column_of(Field::Price), Some(2));
     assert!(layout.columns[4..].iter().all(|c| c.role == Role::Ignored));
-    assert!(layout.notes.iter().any(|n| n.contains("second table")), "{:?}", layout.notes);
+    assert!(
+        layout.notes.iter().any(|n| n.contains("second table")),
+        "{:?}",
+        layout.notes
+    );
     let (summary, items, rejections) = read(lines, &MappingOptions::default());
-    assert_eq!(summary.unwrap().rows_seen, 2, "a row filled only in the right-hand table is blank here");
+    assert_eq!(
+        summary.unwrap().rows_seen,
+        2,
+        "a row filled only in the right-hand table is blank here"
+    );
     assert_eq!(items.len(), 2);
     assert!(rejections.is_empty());
-    assert_eq!(items[0].characteristics.len(), 0, "{:?}", items[0].characteristics);
+    assert_eq!(
+        items[0].characteristics.len(),
+        0,
+        "{:?}",
+        items[0].characteristics
+    );
 }
 
 #[test]
@@ -379,14 +527,27 @@ fn variants_take_the_parent_name_and_keys_of_their_own() {
     assert_eq!(item(&items, "mug~2").name.as_str(), "Mug");
     assert_eq!(item(&items, "mug~3").price.to_string(), "5.00");
     assert_eq!(item(&items, "mug~2").characteristics["variant_of"], "mug");
-    assert!(!item(&items, "mug").characteristics.contains_key("variant_of"));
-    assert_eq!(rejections.len(), 1, "a nameless row under another key has no name");
+    assert!(
+        !item(&items, "mug")
+            .characteristics
+            .contains_key("variant_of")
+    );
+    assert_eq!(
+        rejections.len(),
+        1,
+        "a nameless row under another key has no name"
+    );
 }
 
 #[test]
 fn blank_keys_in_a_keyed_list_are_derived_from_names() {
     let (_, items, rejections) = read(
-        &[&["SKU", "Name", "Price"], &["A-1", "Hammer", "3"], &["", "Claw hammer", "4"], &["A-3", "Saw", "5"]],
+        &[
+            &["SKU", "Name", "Price"],
+            &["A-1", "Hammer", "3"],
+            &["", "Claw hammer", "4"],
+            &["A-3", "Saw", "5"],
+        ],
         &MappingOptions::default(),
     );
     assert!(rejections.is_empty());
