@@ -321,6 +321,15 @@ pub(super) fn check_against_content(layout: &mut Layout, sample: &[&RawRow]) {
         if stats.filled >= 3 && stats.priceish_share < 0.5 {
             let role = Role::Characteristic(layout.columns[price].header.clone());
             demote_field(layout, Field::Price, role, "holds no prices");
+            // The next price column that does hold prices takes its place.
+            let next = (0..layout.columns.len()).find(|&i| {
+                matches!(layout.columns[i].role, Role::OtherPrice(_)) && ColumnStats::of(sample, i).priceish_share >= 0.5
+            });
+            if let Some(i) = next {
+                layout.columns[i].role = Role::Field(Field::Price);
+                layout.columns[i].note = Some("the preferred price column holds no prices".into());
+                layout.fields.insert(Field::Price, i);
+            }
         }
     }
 }

@@ -109,9 +109,14 @@ impl Candidate {
         }
     }
 
-    /// Whether this reading is a header at all: it labels at least one field and is not data.
+    /// Whether this reading is a header at all: it labels a price, a name or a key, and is not
+    /// data. (A row that only resembles a unit or a stock label is left to content inference,
+    /// which also recognises a row of labels over a sheet of terms.)
     pub fn is_header(&self) -> bool {
-        !self.fields.is_empty() && self.score > 0.0
+        [Field::Price, Field::Name, Field::Sku]
+            .iter()
+            .any(|f| self.fields.contains_key(f))
+            && self.score > 0.0
     }
 }
 

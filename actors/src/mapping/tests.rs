@@ -554,3 +554,30 @@ fn blank_keys_in_a_keyed_list_are_derived_from_names() {
     let derived = item(&items, "name:claw hammer");
     assert_eq!(derived.characteristics["sku_source"], "derived_from_name");
 }
+
+#[test]
+fn a_price_column_without_prices_gives_way_to_one_with_prices() {
+    let table = rows(&[
+        &["SKU", "Name", "Price group", "Retail price"],
+        &["A-1", "Kettle", "PG1", "25"],
+        &["A-2", "Toaster", "PG2", "40"],
+        &["A-3", "Mixer", "PG1", "30"],
+    ]);
+    let (layout, _) = detect_default(&table).unwrap();
+    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Retail price"));
+    assert_eq!(layout.columns[2].role, Role::Characteristic("Price group".into()));
+}
+
+#[test]
+fn a_first_row_resembling_only_a_stock_label_is_data() {
+    let table = rows(&[
+        &["A-5", "Рулетка 5 м", "по запросу", "в наличии"],
+        &["A-6", "Молоток слесарный", "350.00", "в наличии"],
+        &["A-7", "Клещи переставные", "410.90", "нет"],
+        &["A-8", "Отвертка крестовая", "120.50", "в наличии"],
+        &["A-9", "Уровень 60 см", "199.99", "нет"],
+    ]);
+    let (layout, start) = detect_default(&table).unwrap();
+    assert_eq!((layout.header_rows, start), (None, 0));
+    assert_eq!(layout.column_of(Field::Price), Some(2));
+}
