@@ -323,7 +323,8 @@ pub(super) fn check_against_content(layout: &mut Layout, sample: &[&RawRow]) {
             demote_field(layout, Field::Price, role, "holds no prices");
             // The next price column that does hold prices takes its place.
             let next = (0..layout.columns.len()).find(|&i| {
-                matches!(layout.columns[i].role, Role::OtherPrice(_)) && ColumnStats::of(sample, i).priceish_share >= 0.5
+                matches!(layout.columns[i].role, Role::OtherPrice(_))
+                    && ColumnStats::of(sample, i).priceish_share >= 0.5
             });
             if let Some(i) = next {
                 layout.columns[i].role = Role::Field(Field::Price);

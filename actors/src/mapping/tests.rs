@@ -564,8 +564,14 @@ fn a_price_column_without_prices_gives_way_to_one_with_prices() {
         &["A-3", "Mixer", "PG1", "30"],
     ]);
     let (layout, _) = detect_default(&table).unwrap();
-    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Retail price"));
-    assert_eq!(layout.columns[2].role, Role::Characteristic("Price group".into()));
+    assert_eq!(
+        field_header(&layout, Field::Price).as_deref(),
+        Some("Retail price")
+    );
+    assert_eq!(
+        layout.columns[2].role,
+        Role::Characteristic("Price group".into())
+    );
 }
 
 #[test]
