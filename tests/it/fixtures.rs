@@ -1,7 +1,8 @@
 //! Price lists as wholesalers send them — title blocks, category rows, merged headers, Russian
 //! and Ukrainian headers, Windows-1251, semicolons, locale numbers, currency signs, no header,
-//! no SKU, duplicate header names, broken files — each with the mapping and the counts it must
-//! give.
+//! no SKU, duplicate header names, broken files, two-line headers, unlabelled columns, key and
+//! description headers, subtotal rows, side-by-side tables, sheets of terms, blank keys,
+//! variants — each with the mapping and the counts it must give.
 
 use std::path::{Path, PathBuf};
 
@@ -65,7 +66,11 @@ fn write_all(dir: &Path) {
         "sku,name,price\nC1,Item one,$12.99\nC2,Item two,\"12,5 руб.\"\nC3,Item three,12.00 BYN\n\
          C4,Item four,\"€ 9,99\"\nC5,Item five,-5\nC6,Item six,abc\nC7,Item seven,0\nC8,Item eight,99999999999\n",
     );
-    csv(dir, "no_sku.csv", "№,Наименование,Цена\n1,Молоток,350\n2,Отвертка,120\n3,Клещи,410\n4,молоток ,360\n");
+    csv(
+        dir,
+        "no_sku.csv",
+        "№,Наименование,Цена\n1,Молоток,350\n2,Отвертка,120\n3,Клещи,410\n4,молоток ,360\n",
+    );
     csv(
         dir,
         "headerless.csv",
@@ -74,7 +79,11 @@ fn write_all(dir: &Path) {
     );
     csv(dir, "empty.csv", "");
     csv(dir, "header_only.csv", "SKU,Name,Price\n");
-    csv(dir, "duplicate_headers.csv", "SKU,Name,Price,Color,Color\nD1,Mug,3.50,white,blue\nD2,Cup,2.00,red,\n");
+    csv(
+        dir,
+        "duplicate_headers.csv",
+        "SKU,Name,Price,Color,Color\nD1,Mug,3.50,white,blue\nD2,Cup,2.00,red,\n",
+    );
     csv(
         dir,
         "ukrainian.tsv",
@@ -85,21 +94,176 @@ fn write_all(dir: &Path) {
         "multiline.csv",
         "Code|Description|Price\n\"X-1\"|\"Bolt M6,\nzinc plated\"|0.15\nX-2|Nut M6|0.05\n",
     );
-    csv(dir, "no_price.csv", "SKU,Name,Color\nN1,Widget,red\nN2,Gadget,blue\n");
+    csv(
+        dir,
+        "no_price.csv",
+        "SKU,Name,Color\nN1,Widget,red\nN2,Gadget,blue\n",
+    );
+
+    // Read as a careful person would (each class of the issue, one fixture).
+    csv(
+        dir,
+        "secondary_price.csv",
+        "SKU;Name;Price;Retail price\nSP-1;Kettle;70000,00;80784,00\nSP-2;Toaster;90.00;100.00\n",
+    );
+    csv(
+        dir,
+        "two_line_header.csv",
+        "Code,Name,Free stock,Dealer\n,,,price\nTL-1,Kettle,10,25\nTL-2,Toaster,5,40\n",
+    );
+    csv(
+        dir,
+        "unlabelled_key.csv",
+        ",Name,Price\nUK-1,Kettle electric,25\nUK-2,Toaster,40\nUK-3,Mixer,30\n",
+    );
+    csv(
+        dir,
+        "unlabelled_name.csv",
+        "Code,,Price\nUN-1,Kettle electric 2 l,25\nUN-2,Toaster with two slots,40\n",
+    );
+    csv(
+        dir,
+        "currency_header.csv",
+        "Артикул;Наименование;€ без ПДВ\nCH-1;Молоток;12,50\nCH-2;Клещи;7,10\n",
+    );
+    csv(
+        dir,
+        "headerless_two_prices.csv",
+        "Чайник электрический,2500,3000\nТостер,1800,2100\nМиксер,900,1100\nБлендер,1500,1900\n",
+    );
+    csv(
+        dir,
+        "group_subtotals.csv",
+        "SKU,Name,Qty,Price,Total\n,Kitchen,30,,900\nGS-1,Kettle,10,25,250\nGS-2,Toaster,20,30,600\n",
+    );
+    csv(
+        dir,
+        "item_id.csv",
+        "item_id,title,price\n1001,Mug,3\n1002,Mug,4\n1003,Mug,5\n1004,Cup,2\n1005,Plate,1\n",
+    );
+    csv(
+        dir,
+        "description.csv",
+        "SKU,Description,Product name,Price\nDS-1,A kettle for the office with a long description,Kettle,25\n",
+    );
+    csv(
+        dir,
+        "equal_headers.csv",
+        "Код,Артикул,Наименование,Цена\n10,EH-1,Молоток,350\n10,EH-2,Клещи,410\n,EH-3,Отвертка,120\n",
+    );
+    csv(
+        dir,
+        "side_by_side.csv",
+        "Code,Name,Price,,Catalogue no,Name,Price\nSB-1,Kettle,25,,Z-9,Lamp,7\nSB-2,Toaster,40,,Z-8,Bulb,1\n,,,,Z-7,Shade,3\n",
+    );
+    csv(
+        dir,
+        "blank_keys.csv",
+        "SKU,Name,Price\nBK-1,Hammer,3\n,Claw hammer,4\n'00777,Saw,5\n",
+    );
+    csv(
+        dir,
+        "variants.csv",
+        "handle,title,price\nvmug,Mug,3\nvmug,,4\nvmug,,5\nvcup,Cup,2\n",
+    );
+    write(
+        &dir.join("with_terms.xlsx"),
+        &[
+            SheetSpec {
+                name: "Прайс",
+                rows: vec![
+                    vec![
+                        X::Text("Артикул"),
+                        X::Text("Наименование"),
+                        X::Text("Ценовая группа"),
+                        X::Text("Цена"),
+                    ],
+                    vec![
+                        X::Text("WT-1"),
+                        X::Text("Молоток"),
+                        X::Text("PG1"),
+                        X::Num(350.0),
+                    ],
+                    vec![
+                        X::Text("WT-2"),
+                        X::Text("Клещи"),
+                        X::Text("PG2"),
+                        X::Num(410.0),
+                    ],
+                ],
+                merged: vec![],
+            },
+            SheetSpec {
+                name: "Скидки",
+                rows: vec![
+                    vec![X::Text("Ценовая группа"), X::Text("Скидка, %")],
+                    vec![X::Text("PG1"), X::Num(30.0)],
+                    vec![X::Text("PG2"), X::Num(25.0)],
+                    vec![X::Text("PG3"), X::Num(20.0)],
+                    vec![X::Text("PG4"), X::Num(15.0)],
+                ],
+                merged: vec![],
+            },
+            SheetSpec {
+                name: "Условия",
+                rows: vec![
+                    vec![X::Text("Условие"), X::Text("Значение")],
+                    vec![X::Text("Минимальный заказ"), X::Num(5000.0)],
+                    vec![X::Text("Отсрочка, дней"), X::Num(30.0)],
+                    vec![X::Text("Доставка бесплатно от"), X::Num(10000.0)],
+                    vec![X::Text("Скидка за объём, %"), X::Num(5.0)],
+                ],
+                merged: vec![],
+            },
+        ],
+    );
 
     let merged = SheetSpec {
         name: "Прайс",
         rows: vec![
             vec![X::Text("Прайс-лист ООО «Ромашка»")],
-            vec![X::Text("Код"), X::Text("Товар"), X::Text("Поступление"), X::Text("Цена"), X::Empty],
-            vec![X::Empty, X::Empty, X::Empty, X::Text("Розница"), X::Text("Опт")],
-            vec![X::Text("00123"), X::Text("Болт М6"), X::Date(46330.0), X::Num(12.0), X::Num(9.5)],
-            vec![X::Text("00124"), X::Text("Гайка М6"), X::Date(46331.0), X::Num(4.0), X::Num(3.1)],
-            vec![X::Num(125.0), X::Text("Шайба"), X::Empty, X::Num(1.0), X::Text("по запросу")],
+            vec![
+                X::Text("Код"),
+                X::Text("Товар"),
+                X::Text("Поступление"),
+                X::Text("Цена"),
+                X::Empty,
+            ],
+            vec![
+                X::Empty,
+                X::Empty,
+                X::Empty,
+                X::Text("Розница"),
+                X::Text("Опт"),
+            ],
+            vec![
+                X::Text("00123"),
+                X::Text("Болт М6"),
+                X::Date(46330.0),
+                X::Num(12.0),
+                X::Num(9.5),
+            ],
+            vec![
+                X::Text("00124"),
+                X::Text("Гайка М6"),
+                X::Date(46331.0),
+                X::Num(4.0),
+                X::Num(3.1),
+            ],
+            vec![
+                X::Num(125.0),
+                X::Text("Шайба"),
+                X::Empty,
+                X::Num(1.0),
+                X::Text("по запросу"),
+            ],
         ],
         merged: vec!["D2:E2", "A2:A3", "B2:B3"],
     };
-    write(&dir.join("merged_header.xlsx"), std::slice::from_ref(&merged));
+    write(
+        &dir.join("merged_header.xlsx"),
+        std::slice::from_ref(&merged),
+    );
     let full = std::fs::read(dir.join("merged_header.xlsx")).unwrap();
     std::fs::write(dir.join("truncated.xlsx"), &full[..full.len() / 2]).unwrap();
     write(
@@ -138,14 +302,23 @@ fn fixtures() -> Vec<Fixture> {
             file: "title_block_cp1251.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена, руб."), (Availability, "Остаток")]],
+            mapping: vec![vec![
+                (Sku, "Артикул"),
+                (Name, "Наименование"),
+                (Price, "Цена, руб."),
+                (Availability, "Остаток"),
+            ]],
             expect: Expect::Stored(3, 2),
         },
         Fixture {
             file: "categories_bom.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![(Sku, "SKU"), (Name, "Product name"), (Price, "Unit price")]],
+            mapping: vec![vec![
+                (Sku, "SKU"),
+                (Name, "Product name"),
+                (Price, "Unit price"),
+            ]],
             expect: Expect::Stored(4, 0),
         },
         Fixture {
@@ -166,7 +339,11 @@ fn fixtures() -> Vec<Fixture> {
             file: "headerless.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![(Sku, "column A"), (Name, "column B"), (Price, "column C")]],
+            mapping: vec![vec![
+                (Sku, "column A"),
+                (Name, "column B"),
+                (Price, "column C"),
+            ]],
             expect: Expect::Stored(4, 0),
         },
         Fixture {
@@ -194,7 +371,12 @@ fn fixtures() -> Vec<Fixture> {
             file: "ukrainian.tsv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![(Sku, "Артикул"), (Name, "Найменування"), (Price, "Ціна"), (Unit, "Од. вим.")]],
+            mapping: vec![vec![
+                (Sku, "Артикул"),
+                (Name, "Найменування"),
+                (Price, "Ціна"),
+                (Unit, "Од. вим."),
+            ]],
             expect: Expect::Stored(2, 0),
         },
         Fixture {
@@ -232,8 +414,139 @@ fn fixtures() -> Vec<Fixture> {
             file: "two_sheets.xlsx",
             parser: "xlsx",
             sheet: Some("Крепёж"),
-            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
+            mapping: vec![vec![
+                (Sku, "Артикул"),
+                (Name, "Наименование"),
+                (Price, "Цена"),
+            ]],
             expect: Expect::Stored(1, 0),
+        },
+        Fixture {
+            file: "secondary_price.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "two_line_header.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![
+                (Sku, "Code"),
+                (Name, "Name"),
+                (Price, "Dealer price"),
+                (Availability, "Free stock"),
+            ]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "unlabelled_key.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, ""), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(3, 0),
+        },
+        Fixture {
+            file: "unlabelled_name.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Code"), (Name, ""), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "currency_header.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![
+                (Sku, "Артикул"),
+                (Name, "Наименование"),
+                (Price, "€ без ПДВ"),
+            ]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "headerless_two_prices.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Name, "column A"), (Price, "column B")]],
+            expect: Expect::Stored(4, 0),
+        },
+        Fixture {
+            file: "group_subtotals.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![
+                (Sku, "SKU"),
+                (Name, "Name"),
+                (Price, "Price"),
+                (Availability, "Qty"),
+            ]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "item_id.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "item_id"), (Name, "title"), (Price, "price")]],
+            expect: Expect::Stored(5, 0),
+        },
+        Fixture {
+            file: "description.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Product name"), (Price, "Price")]],
+            expect: Expect::Stored(1, 0),
+        },
+        Fixture {
+            file: "equal_headers.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![
+                (Sku, "Артикул"),
+                (Name, "Наименование"),
+                (Price, "Цена"),
+            ]],
+            expect: Expect::Stored(3, 0),
+        },
+        Fixture {
+            file: "side_by_side.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "Code"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "blank_keys.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
+            expect: Expect::Stored(3, 0),
+        },
+        Fixture {
+            file: "variants.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "handle"), (Name, "title"), (Price, "price")]],
+            expect: Expect::Stored(4, 0),
+        },
+        Fixture {
+            file: "with_terms.xlsx",
+            parser: "xlsx",
+            sheet: None,
+            mapping: vec![vec![
+                (Sku, "Артикул"),
+                (Name, "Наименование"),
+                (Price, "Цена"),
+            ]],
+            expect: Expect::Stored(2, 0),
+        },
+        Fixture {
+            file: "with_terms.xlsx",
+            parser: "xlsx",
+            sheet: Some("Скидки"),
+            mapping: vec![],
+            expect: Expect::Fails("no price column"),
         },
         Fixture {
             file: "truncated.xlsx",
@@ -258,22 +571,39 @@ async fn every_fixture_maps_and_counts_as_expected() {
         let label = format!("{} (sheet {:?})", fixture.file, fixture.sheet);
 
         let meta = TaskMeta::from_message(message.clone(), Origin::Operator);
-        let preview = intake::preview::preview(sources.clone(), &decoders, env.settings.mapping_options(), &meta, 5).await;
+        let preview = intake::preview::preview(
+            sources.clone(),
+            &decoders,
+            env.settings.mapping_options(),
+            &meta,
+            5,
+        )
+        .await;
         match (&fixture.expect, &preview) {
             (Expect::Fails(why), Err(failure)) => {
-                assert!(failure.message.contains(why), "{label}: {}", failure.message)
+                assert!(
+                    failure.message.contains(why),
+                    "{label}: {}",
+                    failure.message
+                )
             }
             (Expect::Fails(_), Ok(_)) => panic!("{label}: preview should fail"),
             (Expect::Stored(..), Err(failure)) => panic!("{label}: {}", failure.message),
             (Expect::Stored(..), Ok(preview)) => {
-                assert_eq!(preview.tables.len(), fixture.mapping.len(), "{label}: tables read");
+                assert_eq!(
+                    preview.tables.len(),
+                    fixture.mapping.len(),
+                    "{label}: tables read"
+                );
                 for (table, expected) in preview.tables.iter().zip(&fixture.mapping) {
                     for (field, header) in expected {
                         let column = table
                             .columns
                             .iter()
                             .find(|c| c.role == Role::Field(*field))
-                            .unwrap_or_else(|| panic!("{label}: no column for {field}: {:?}", table.columns));
+                            .unwrap_or_else(|| {
+                                panic!("{label}: no column for {field}: {:?}", table.columns)
+                            });
                         assert_eq!(column.header, *header, "{label}: {field}");
                     }
                 }
@@ -290,7 +620,11 @@ async fn every_fixture_maps_and_counts_as_expected() {
                 );
             }
             (Outcome::Failed(failure), Expect::Fails(why)) => {
-                assert!(failure.message.contains(why), "{label}: {}", failure.message);
+                assert!(
+                    failure.message.contains(why),
+                    "{label}: {}",
+                    failure.message
+                );
             }
             (other, _) => panic!("{label}: unexpected outcome {other:?}"),
         }
@@ -313,14 +647,20 @@ async fn every_fixture_maps_and_counts_as_expected() {
     let price = |sku: &'static str| {
         let pool = env.db.pool.clone();
         async move {
-            sqlx::query_scalar::<_, String>("SELECT current_price::text FROM supplier_items WHERE supplier_sku = $1")
-                .bind(sku)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
+            sqlx::query_scalar::<_, String>(
+                "SELECT current_price::text FROM supplier_items WHERE supplier_sku = $1",
+            )
+            .bind(sku)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
         }
     };
-    assert_eq!(price("A-001").await, "1234.50", "Windows-1251 with locale numbers");
+    assert_eq!(
+        price("A-001").await,
+        "1234.50",
+        "Windows-1251 with locale numbers"
+    );
     assert_eq!(price("PT-2").await, "1249.00");
     assert_eq!(value("PT-1", "category").await, "Power tools");
     assert_eq!(value("HT-1", "category").await, "Hand tools");
@@ -329,29 +669,117 @@ async fn every_fixture_maps_and_counts_as_expected() {
     assert_eq!(price("C7").await, "0.00", "a price of 0 is a price");
     assert_eq!(value("D1", "Color (2)").await, "blue");
     assert_eq!(value("U-1", "currency").await, "UAH");
-    assert_eq!(price("00123").await, "9.50", "the wholesale price wins; leading zeros stay");
+    assert_eq!(
+        price("00123").await,
+        "9.50",
+        "the wholesale price wins; leading zeros stay"
+    );
     assert_eq!(value("00123", "Цена Розница").await, 12);
     assert_eq!(value("00123", "Поступление").await, "2026-11-04");
     assert_eq!(value("F-1", "sheet").await, "Крепёж");
+    let no_sku = fixtures()
+        .iter()
+        .position(|f| f.file == "no_sku.csv")
+        .unwrap();
     let derived: Vec<(String, serde_json::Value)> = sqlx::query_as(
-        "SELECT supplier_sku, characteristics -> 'sku_source' FROM supplier_items WHERE supplier_sku LIKE 'name:%' ORDER BY 1",
+        "SELECT i.supplier_sku, i.characteristics -> 'sku_source' FROM supplier_items i \
+         JOIN suppliers s ON s.id = i.supplier_id WHERE s.name = $1 AND i.supplier_sku LIKE 'name:%' ORDER BY 1",
     )
+    .bind(format!("Supplier {no_sku}"))
     .fetch_all(&env.db.pool)
     .await
     .unwrap();
     assert_eq!(derived.len(), 3);
     assert_eq!(derived[1].0, "name:молоток");
     assert_eq!(derived[1].1, "derived_from_name");
-    let multiline: String = sqlx::query_scalar("SELECT name FROM supplier_items WHERE supplier_sku = 'X-1'")
-        .fetch_one(&env.db.pool)
-        .await
-        .unwrap();
+    let multiline: String =
+        sqlx::query_scalar("SELECT name FROM supplier_items WHERE supplier_sku = 'X-1'")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
     assert_eq!(multiline, "Bolt M6,\nzinc plated");
+
+    // Each class of "read real price lists as a careful person would".
+    assert_eq!(
+        value("SP-1", "Retail price").await,
+        80784,
+        "80784,00 in a secondary price column"
+    );
+    assert_eq!(value("SP-2", "Retail price").await, 100);
+    assert_eq!(
+        price("TL-1").await,
+        "25.00",
+        "the dealer price, not the stock"
+    );
+    assert_eq!(value("TL-1", "availability").await, 10);
+    assert_eq!(price("CH-1").await, "12.50");
+    let headerless: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT supplier_sku, current_price::text, characteristics -> 'column C' FROM supplier_items \
+         WHERE supplier_sku = 'name:тостер'",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        headerless,
+        [(
+            "name:тостер".to_owned(),
+            "1800.00".to_owned(),
+            serde_json::json!(2100)
+        )]
+    );
+    assert_eq!(
+        value("GS-1", "category").await,
+        "Kitchen",
+        "the group row with subtotals"
+    );
+    assert_eq!(price("1001").await, "3.00", "item_id is the key");
+    assert_eq!(
+        value("DS-1", "Description").await,
+        "A kettle for the office with a long description"
+    );
+    assert_eq!(price("EH-1").await, "350.00");
+    let right_table = env
+        .db
+        .count("SELECT count(*) FROM supplier_items WHERE supplier_sku LIKE 'Z-%'")
+        .await;
+    assert_eq!(right_table, 0, "the table to the right is not read");
+    assert_eq!(
+        value("name:claw hammer", "sku_source").await,
+        "derived_from_name"
+    );
+    assert_eq!(
+        price("00777").await,
+        "5.00",
+        "the text marker is not part of the key"
+    );
+    let variants: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT supplier_sku, name, current_price::text FROM supplier_items WHERE supplier_sku LIKE 'vmug%' ORDER BY 1",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    let expected = [
+        ("vmug", "Mug", "3.00"),
+        ("vmug~2", "Mug", "4.00"),
+        ("vmug~3", "Mug", "5.00"),
+    ];
+    assert_eq!(
+        variants,
+        expected.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())),
+        "variants take the parent's name"
+    );
+    assert_eq!(value("vmug~2", "variant_of").await, "vmug");
+    assert_eq!(value("WT-1", "sheet").await, "Прайс");
+
     let task_error: i64 = env
         .db
         .count("SELECT count(*) FROM parsing_logs WHERE error_type = 'task_error' AND row_number IS NULL")
         .await;
-    assert!(task_error >= 1, "a list without a price column is logged as a task error");
+    assert!(
+        task_error >= 1,
+        "a list without a price column is logged as a task error"
+    );
 }
 
 #[tokio::test]
@@ -363,11 +791,17 @@ async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
     );
     let out = env
         .command()
-        .args(["preview", "--parser", "csv", "--json", "--map", "price=D", "--source"])
+        .args([
+            "preview", "--parser", "csv", "--json", "--map", "price=D", "--source",
+        ])
         .arg(&path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let preview: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let price = preview["tables"][0]["columns"]
         .as_array()
@@ -375,7 +809,10 @@ async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
         .iter()
         .find(|c| c["role"]["value"] == "price")
         .expect("a price column");
-    assert_eq!(price["header"], "Price", "the manual mapping wins over detection");
+    assert_eq!(
+        price["header"], "Price",
+        "the manual mapping wins over detection"
+    );
     assert_eq!(price["note"], "manual mapping");
     assert_eq!(preview["items"][0]["price"], "2.00");
     assert_eq!(preview["rejections"][0]["error_type"], "price_on_request");
@@ -388,8 +825,15 @@ async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("header row 1") && text.contains("→ price"), "{text}");
-    assert_eq!(env.db.count("SELECT count(*) FROM task_runs").await, 0, "preview writes nothing");
+    assert!(
+        text.contains("header row 1") && text.contains("→ price"),
+        "{text}"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM task_runs").await,
+        0,
+        "preview writes nothing"
+    );
 }
 
 #[tokio::test]
@@ -398,12 +842,27 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
     use axum::routing::get;
     let big = "SKU,Name,Price\n".to_owned() + &"B1,Big,1.00\n".repeat(10_000);
     let app = Router::new()
-        .route("/prices.csv", get(|| async { "SKU,Name,Price\nH1,Hammer,12.50\nH2,Saw,\n" }))
+        .route(
+            "/prices.csv",
+            get(|| async { "SKU,Name,Price\nH1,Hammer,12.50\nH2,Saw,\n" }),
+        )
         .route("/big.csv", get(move || async move { big }))
-        .route("/gone.csv", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }))
-        .route("/busy.csv", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "later") }))
-        .route("/moved.csv", get(|| async { axum::response::Redirect::temporary("/prices.csv") }))
-        .route("/escape.csv", get(|| async { axum::response::Redirect::temporary("file:///etc/passwd") }))
+        .route(
+            "/gone.csv",
+            get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }),
+        )
+        .route(
+            "/busy.csv",
+            get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "later") }),
+        )
+        .route(
+            "/moved.csv",
+            get(|| async { axum::response::Redirect::temporary("/prices.csv") }),
+        )
+        .route(
+            "/escape.csv",
+            get(|| async { axum::response::Redirect::temporary("file:///etc/passwd") }),
+        )
         .route(
             "/slow.csv",
             get(|| async {
@@ -430,24 +889,60 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
         m
     };
 
-    let Outcome::Done(result) = env.ingest(by_url("prices.csv")).await else { panic!("download failed") };
-    assert_eq!((result.counts.rows_stored, result.counts.rows_rejected), (1, 1));
-    let Outcome::Failed(too_big) = env.ingest(by_url("big.csv")).await else { panic!("no size limit") };
-    assert!(too_big.message.contains("larger than the 50000 byte limit"), "{}", too_big.message);
-    assert_eq!(too_big.class, intake_actors::domain::FailureClass::Permanent);
-    let Outcome::Failed(gone) = env.ingest(by_url("gone.csv")).await else { panic!() };
+    let Outcome::Done(result) = env.ingest(by_url("prices.csv")).await else {
+        panic!("download failed")
+    };
+    assert_eq!(
+        (result.counts.rows_stored, result.counts.rows_rejected),
+        (1, 1)
+    );
+    let Outcome::Failed(too_big) = env.ingest(by_url("big.csv")).await else {
+        panic!("no size limit")
+    };
+    assert!(
+        too_big.message.contains("larger than the 50000 byte limit"),
+        "{}",
+        too_big.message
+    );
+    assert_eq!(
+        too_big.class,
+        intake_actors::domain::FailureClass::Permanent
+    );
+    let Outcome::Failed(gone) = env.ingest(by_url("gone.csv")).await else {
+        panic!()
+    };
     assert_eq!(gone.class, intake_actors::domain::FailureClass::Permanent);
     assert!(gone.message.contains("404"), "{}", gone.message);
-    let Outcome::Failed(busy) = env.ingest(by_url("busy.csv")).await else { panic!() };
-    assert_eq!(busy.class, intake_actors::domain::FailureClass::Transient, "503 is worth retrying");
+    let Outcome::Failed(busy) = env.ingest(by_url("busy.csv")).await else {
+        panic!()
+    };
+    assert_eq!(
+        busy.class,
+        intake_actors::domain::FailureClass::Transient,
+        "503 is worth retrying"
+    );
 
     let mut moved = by_url("moved.csv");
     moved.supplier_name = intake_actors::domain::SupplierName::new("Moved").unwrap();
-    let Outcome::Done(moved) = env.ingest(moved).await else { panic!("a same-scheme redirect is followed") };
+    let Outcome::Done(moved) = env.ingest(moved).await else {
+        panic!("a same-scheme redirect is followed")
+    };
     assert_eq!(moved.counts.rows_stored, 1);
-    let Outcome::Failed(escape) = env.ingest(by_url("escape.csv")).await else { panic!("followed a redirect to file:") };
-    assert!(escape.message.contains("another scheme"), "{}", escape.message);
+    let Outcome::Failed(escape) = env.ingest(by_url("escape.csv")).await else {
+        panic!("followed a redirect to file:")
+    };
+    assert!(
+        escape.message.contains("another scheme"),
+        "{}",
+        escape.message
+    );
     assert_eq!(escape.class, intake_actors::domain::FailureClass::Permanent);
-    let Outcome::Failed(slow) = env.ingest(by_url("slow.csv")).await else { panic!("no timeout") };
-    assert_eq!(slow.class, intake_actors::domain::FailureClass::Transient, "a timeout is worth retrying");
+    let Outcome::Failed(slow) = env.ingest(by_url("slow.csv")).await else {
+        panic!("no timeout")
+    };
+    assert_eq!(
+        slow.class,
+        intake_actors::domain::FailureClass::Transient,
+        "a timeout is worth retrying"
+    );
 }

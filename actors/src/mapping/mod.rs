@@ -1,11 +1,16 @@
 //! From rows of cells to catalogue items: header detection, column mapping by fuzzy synonyms,
-//! price reading and row validation. Pure functions, no I/O.
+//! content inference, price reading and row validation. Pure functions, no I/O.
 
+mod content;
+mod header;
 pub mod layout;
 pub mod price;
 pub mod reader;
 pub mod record;
+mod stats;
 pub mod synonyms;
+#[cfg(test)]
+mod tests;
 
 pub use layout::{ColumnDecision, Layout, MappingOptions, Role};
 pub use reader::{ReadSummary, TableReader};

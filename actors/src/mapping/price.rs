@@ -117,7 +117,10 @@ pub fn parse_price_text(text: &str) -> Result<ParsedPrice, PriceProblem> {
         && dots <= 1
         && trimmed.as_bytes()[0] != b'.';
     if plain && let Ok(value) = Decimal::from_str(trimmed) {
-        return Ok(ParsedPrice { value, currency: None });
+        return Ok(ParsedPrice {
+            value,
+            currency: None,
+        });
     }
     let lowered = trimmed.to_lowercase();
     if lowered.is_empty() {
@@ -259,13 +262,25 @@ mod tests {
     #[test]
     fn currency_signs_and_codes() {
         let p = parse_price_text("$12.99").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.99", Some("USD")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("12.99", Some("USD"))
+        );
         let p = parse_price_text("12,5 руб.").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.5", Some("RUB")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("12.5", Some("RUB"))
+        );
         let p = parse_price_text("12.00 BYN").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.00", Some("BYN")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("12.00", Some("BYN"))
+        );
         let p = parse_price_text("€ 9,99").unwrap();
-        assert_eq!((p.value.to_string().as_str(), p.currency), ("9.99", Some("EUR")));
+        assert_eq!(
+            (p.value.to_string().as_str(), p.currency),
+            ("9.99", Some("EUR"))
+        );
         let p = parse_price_text("150 грн").unwrap();
         assert_eq!(p.currency, Some("UAH"));
     }
@@ -273,14 +288,22 @@ mod tests {
     #[test]
     fn quotes_on_request_are_not_prices() {
         for text in ["по запросу", "По запиту", "on request", "Call", "—"] {
-            assert_eq!(parse_price_text(text), Err(PriceProblem::OnRequest), "{text}");
+            assert_eq!(
+                parse_price_text(text),
+                Err(PriceProblem::OnRequest),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn garbage_is_not_a_number() {
         for text in ["abc", "12abc", "1.2.3,4,5", "..", "1,2,3.4.5", "12 кг"] {
-            assert_eq!(parse_price_text(text), Err(PriceProblem::NotANumber), "{text}");
+            assert_eq!(
+                parse_price_text(text),
+                Err(PriceProblem::NotANumber),
+                "{text}"
+            );
         }
     }
 
@@ -296,6 +319,82 @@ mod tests {
         assert_eq!(p.value.to_string(), "1.005");
         let p = parse_price(&Cell::Number(1234.56)).unwrap();
         assert_eq!(p.value.to_string(), "1234.56");
-        assert_eq!(parse_price(&Cell::Number(f64::NAN)), Err(PriceProblem::NotANumber));
+        assert_eq!(
+            parse_price(&Cell::Number(f64::NAN)),
+            Err(PriceProblem::NotANumber)
+        );
+    }
+
+    /// Every format the module comment accepts, generated from a decimal and read back.
+    mod round_trip {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// `1234567` grouped by thousands with `sep`: `1 234 567`.
+        fn grouped(int: u64, sep: &str) -> String {
+            let digits = int.to_string();
+            let mut out = String::with_capacity(digits.len() * 2);
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                    out.push_str(sep);
+                }
+                out.push(c);
+            }
+            out
+        }
+
+        /// The value written every way suppliers write it (always with two decimals where
+        /// thousands separators are used: `1.234` alone reads as one point two three four).
+        fn spellings(int: u64, cents: u32) -> Vec<String> {
+            let mut out = vec![format!("{int}.{cents:02}")];
+            if cents == 0 {
+                out.push(int.to_string());
+            } else if cents.is_multiple_of(10) {
+                out.push(format!("{int}.{}", cents / 10));
+                out.push(format!("{int},{}", cents / 10));
+            }
+            for (thousands, decimal) in [
+                (" ", ","),
+                ("\u{a0}", ","),
+                ("\u{202f}", ","),
+                (",", "."),
+                (".", ","),
+                ("'", "."),
+                ("\u{2019}", "."),
+                ("", ","),
+            ] {
+                let number = format!("{}{decimal}{cents:02}", grouped(int, thousands));
+                for currency in ["", "$", "€ ", "£"] {
+                    out.push(format!("{currency}{number}"));
+                }
+                for currency in [" руб.", " USD", " €", " грн", "₽", " BYN"] {
+                    out.push(format!("{number}{currency}"));
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn every_accepted_format_reads_back_the_same_value(
+                int in prop_oneof![0u64..1000, 1000u64..1_000_000, 1_000_000u64..10_000_000_000],
+                cents in 0u32..100,
+            ) {
+                let expected = Decimal::new((int * 100 + u64::from(cents)) as i64, 2);
+                for text in spellings(int, cents) {
+                    let parsed = parse_price_text(&text);
+                    prop_assert!(parsed.is_ok(), "{:?}: {:?}", text, parsed);
+                    prop_assert_eq!(parsed.unwrap().value, expected, "{:?}", text);
+                }
+            }
+
+            #[test]
+            fn numeric_cells_read_back_the_same_value(int in 0u64..10_000_000_000, cents in 0u32..100) {
+                let expected = Decimal::new((int * 100 + u64::from(cents)) as i64, 2);
+                let cell = Cell::Number(format!("{int}.{cents:02}").parse::<f64>().unwrap());
+                prop_assert_eq!(parse_price(&cell).unwrap().value, expected);
+            }
+        }
     }
 }

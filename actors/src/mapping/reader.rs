@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::layout::{Layout, MappingOptions, detect};
-use super::record::{DataRow, RowChunk};
+use super::record::{DataRow, RowChunk, strip_text_marker};
 use super::synonyms::is_footer_cell;
 use crate::domain::{Field, SourceConfig};
 use crate::mapping::price::parse_price;
@@ -35,6 +35,7 @@ enum TableState {
         layout: Arc<Layout>,
         section: Option<Arc<str>>,
         chunk: Vec<DataRow>,
+        variants: Variants,
     },
     /// A sheet whose header was not recognised: its rows are ignored.
     Skipping,
@@ -146,6 +147,7 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
                     layout,
                     section: None,
                     chunk: Vec::with_capacity(self.chunk_rows),
+                    variants: Variants::default(),
                 });
                 for row in rows.into_iter().skip(data_start) {
                     self.read_row(row);
@@ -158,19 +160,21 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
         }
     }
 
-    fn read_row(&mut self, row: RawRow) {
+    fn read_row(&mut self, mut row: RawRow) {
         let Some(TableState::Reading {
             layout,
             section,
             chunk,
+            variants,
         }) = &mut self.state
         else {
             return;
         };
-        if row.non_empty() == 0 || layout.is_repeated_header(&row) {
+        let cells = layout.table_cells(&row);
+        if cells.iter().all(Cell::is_empty) || layout.is_repeated_header(&row) {
             return;
         }
-        let footer = match row.cells.iter().find(|c| !c.is_empty()) {
+        let footer = match cells.iter().find(|c| !c.is_empty()) {
             Some(Cell::Text(text)) => is_footer_cell(text),
             _ => false,
         };
@@ -181,11 +185,13 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
             *section = Some(title.into());
             return;
         }
+        let variant_of = variants.read(layout, &mut row.cells);
         self.summary.rows_seen += 1;
         chunk.push(DataRow {
             number: row.number,
             cells: row.cells,
             section: section.clone(),
+            variant_of,
         });
         if chunk.len() >= self.chunk_rows {
             let rows = mem::replace(chunk, Vec::with_capacity(self.chunk_rows));
@@ -195,24 +201,23 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
     }
 }
 
-/// The text of a category row: one or two text cells, no price, no SKU-like code.
+/// The text of a category row: one or two text cells, no price, no SKU-like code; or a name
+/// without a price or a key whose other cells are subtotal numbers (`Kitchen, 30, , 900` under
+/// `Name, Qty, Price, Total`).
 fn section_title(layout: &Layout, row: &RawRow) -> Option<String> {
-    if row.non_empty() > 2 {
+    let cells = layout.table_cells(row);
+    let cell = |field| layout.column_of(field).and_then(|i| cells.get(i));
+    if cell(Field::Price).is_some_and(|c| !c.is_empty()) {
         return None;
     }
-    let price_empty = layout
-        .column_of(Field::Price)
-        .and_then(|i| row.cells.get(i))
-        .is_none_or(|c| c.is_empty());
-    if !price_empty {
+    let filled = |field| cell(field).filter(|c| !c.is_empty());
+    let non_empty = cells.iter().filter(|c| !c.is_empty()).count();
+    if let Some(title) = group_with_subtotals(layout, cells) {
+        return Some(title);
+    }
+    if non_empty > 2 {
         return None;
     }
-    let filled = |field| {
-        layout
-            .column_of(field)
-            .and_then(|i| row.cells.get(i))
-            .filter(|c| !c.is_empty())
-    };
     if let Some(sku) = filled(Field::Sku) {
         let text = sku.as_text();
         let code_like = !text.contains(' ') && text.chars().any(|c| c.is_ascii_digit());
@@ -221,16 +226,112 @@ fn section_title(layout: &Layout, row: &RawRow) -> Option<String> {
             return None;
         }
     }
-    let texts: Vec<String> = row
-        .cells
+    let texts: Vec<String> = cells
         .iter()
         .filter(|c| !c.is_empty())
         .map(|c| c.as_text().trim().to_owned())
         .collect();
-    let all_words = texts
-        .iter()
-        .all(|t| t.chars().any(char::is_alphabetic) && parse_price(&Cell::text(t.as_str())).is_err());
+    let all_words = texts.iter().all(|t| {
+        t.chars().any(char::is_alphabetic) && parse_price(&Cell::text(t.as_str())).is_err()
+    });
     all_words.then(|| texts.join(" "))
+}
+
+/// A group row with subtotals: a name, no key, no price, and besides the name only numbers,
+/// at least one of them in a subtotal column.
+fn group_with_subtotals(layout: &Layout, cells: &[Cell]) -> Option<String> {
+    if layout.subtotals.is_empty() {
+        return None;
+    }
+    let name = layout.column_of(Field::Name)?;
+    let key = layout.column_of(Field::Sku);
+    let title = cells.get(name).filter(|c| matches!(c, Cell::Text(_)))?;
+    let mut subtotal = false;
+    for (i, c) in cells.iter().enumerate() {
+        if i == name || c.is_empty() {
+            continue;
+        }
+        if Some(i) == key || parse_price(c).is_err() {
+            return None;
+        }
+        subtotal |= layout.is_subtotal_column(i);
+    }
+    subtotal.then(|| title.as_text().into_owned())
+}
+
+/// Marketplace exports list a product's variants under it, with its key and without its name
+/// (`mug, Mug, 3` then `mug, , 4`). A row with a key and no name right below rows of that key
+/// takes the name of the nearest row above with the key and a name, and a key of its own:
+/// `mug~2`, `mug~3`, … The buffers are reused, so reading a row allocates nothing new.
+#[derive(Debug, Default)]
+struct Variants {
+    /// The key and name of the last named row, and how many rows of that key were read.
+    key: String,
+    name: String,
+    count: u32,
+    active: bool,
+    parent: Option<Arc<str>>,
+    /// The key of the row being read.
+    probe: String,
+}
+
+impl Variants {
+    fn read(&mut self, layout: &Layout, cells: &mut [Cell]) -> Option<Arc<str>> {
+        if layout.derive_sku {
+            return None;
+        }
+        let (Some(key_col), Some(name_col)) =
+            (layout.column_of(Field::Sku), layout.column_of(Field::Name))
+        else {
+            return None;
+        };
+        write_key(cells.get(key_col).unwrap_or(&Cell::Empty), &mut self.probe);
+        if self.probe.is_empty() {
+            return None;
+        }
+        let name_cell = cells.get(name_col).unwrap_or(&Cell::Empty);
+        if !name_cell.is_empty() {
+            mem::swap(&mut self.key, &mut self.probe);
+            self.name.clear();
+            self.name.push_str(&name_cell.as_text());
+            self.count = 1;
+            self.active = true;
+            self.parent = None;
+            return None;
+        }
+        if !self.active || self.probe != self.key {
+            self.active = false;
+            return None;
+        }
+        self.count += 1;
+        let parent = self
+            .parent
+            .get_or_insert_with(|| Arc::from(self.key.as_str()))
+            .clone();
+        cells[key_col] = Cell::Text(format!("{}~{}", self.key, self.count));
+        if let Some(name) = cells.get_mut(name_col) {
+            *name = Cell::Text(self.name.clone());
+        }
+        Some(parent)
+    }
+}
+
+/// Writes a key cell's text into `out` (replacing it) as [`Cell::as_text`] would, without its
+/// text marker, and without allocating once `out` is large enough.
+fn write_key(cell: &Cell, out: &mut String) {
+    use std::fmt::Write;
+    out.clear();
+    match cell {
+        Cell::Text(t) => out.push_str(strip_text_marker(t)),
+        Cell::Number(n) if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 => {
+            let _ = write!(out, "{}", *n as i64);
+        }
+        Cell::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Cell::Empty => {}
+        Cell::Bool(_) | Cell::Date(_) => out.push_str(&cell.as_text()),
+    }
 }
 
 impl<E: FnMut(RowChunk) -> ControlFlow<()>> TableSink for TableReader<'_, E> {
@@ -263,7 +364,8 @@ impl<E: FnMut(RowChunk) -> ControlFlow<()>> TableSink for TableReader<'_, E> {
                     Some(TableState::Scanning { rows, .. }) => {
                         rows.push(row);
                         if rows.len() >= limit
-                            && let Some(TableState::Scanning { name, merged, rows }) = self.state.take()
+                            && let Some(TableState::Scanning { name, merged, rows }) =
+                                self.state.take()
                         {
                             self.decide(name, merged, rows);
                         }
@@ -331,7 +433,11 @@ mod tests {
     #[test]
     fn item_without_price_is_not_mistaken_for_a_category() {
         let (chunks, _) = feed(
-            &[&["Артикул", "Наименование", "Цена"], &["A-1", "Молоток", ""], &["A-2", "Клещи", "1"]],
+            &[
+                &["Артикул", "Наименование", "Цена"],
+                &["A-1", "Молоток", ""],
+                &["A-2", "Клещи", "1"],
+            ],
             10,
         );
         assert_eq!(chunks[0].rows.len(), 2);
@@ -339,7 +445,15 @@ mod tests {
 
     #[test]
     fn a_code_and_a_name_without_price_are_an_item() {
-        let (chunks, _) = feed(&[&["SKU", "Name", "Price"], &["B", "Saw", ""], &["Tools", "", ""], &["C", "Axe", "2"]], 10);
+        let (chunks, _) = feed(
+            &[
+                &["SKU", "Name", "Price"],
+                &["B", "Saw", ""],
+                &["Tools", "", ""],
+                &["C", "Axe", "2"],
+            ],
+            10,
+        );
         let rows: Vec<&DataRow> = chunks.iter().flat_map(|c| &c.rows).collect();
         assert_eq!(rows.len(), 2, "B is an item, Tools a category");
         assert_eq!(rows[1].section.as_deref(), Some("Tools"));

@@ -19,6 +19,9 @@ pub struct DataRow {
     pub cells: Vec<Cell>,
     /// The category row above it, if any.
     pub section: Option<Arc<str>>,
+    /// For a variant row (same key as the row above, no name of its own): the parent's key.
+    /// The reader has already given the row the parent's name and a key of its own.
+    pub variant_of: Option<Arc<str>>,
 }
 
 /// Rows of one table, all read with the same layout.
@@ -46,19 +49,22 @@ impl Layout {
         let name = match ItemName::new(&cell(Field::Name).as_text()) {
             Ok(name) => name,
             Err(TextError::Empty) => {
-                return Err(reject(RejectReason::MissingName, "the name is empty".into()));
+                return Err(reject(
+                    RejectReason::MissingName,
+                    "the name is empty".into(),
+                ));
             }
             Err(e) => return Err(reject(RejectReason::InvalidName, format!("the name {e}"))),
         };
 
-        let sku = if self.derive_sku {
-            derived_sku(&name)
+        // A keyed list's row with a blank key gets a key from its name, as a list without keys.
+        let (sku, derived) = if self.derive_sku {
+            (derived_sku(&name), true)
         } else {
-            match Sku::new(&cell(Field::Sku).as_text()) {
-                Ok(sku) => sku,
-                Err(TextError::Empty) => {
-                    return Err(reject(RejectReason::MissingSku, "the SKU is empty".into()));
-                }
+            let text = cell(Field::Sku).as_text();
+            match Sku::new(strip_text_marker(&text)) {
+                Ok(sku) => (sku, false),
+                Err(TextError::Empty) => (derived_sku(&name), true),
                 Err(e) => return Err(reject(RejectReason::InvalidSku, format!("the SKU {e}"))),
             }
         };
@@ -67,18 +73,27 @@ impl Layout {
         let parsed = match parse_price(price_cell) {
             Ok(parsed) => parsed,
             Err(PriceProblem::Empty) => {
-                return Err(reject(RejectReason::MissingPrice, "the price is empty".into()));
+                return Err(reject(
+                    RejectReason::MissingPrice,
+                    "the price is empty".into(),
+                ));
             }
             Err(PriceProblem::OnRequest) => {
                 return Err(reject(
                     RejectReason::PriceOnRequest,
-                    format!("price on request ({:?})", clip(&price_cell.as_text(), QUOTED_CHARS)),
+                    format!(
+                        "price on request ({:?})",
+                        clip(&price_cell.as_text(), QUOTED_CHARS)
+                    ),
                 ));
             }
             Err(PriceProblem::NotANumber) => {
                 return Err(reject(
                     RejectReason::InvalidPrice,
-                    format!("cannot read {:?} as a price", clip(&price_cell.as_text(), QUOTED_CHARS)),
+                    format!(
+                        "cannot read {:?} as a price",
+                        clip(&price_cell.as_text(), QUOTED_CHARS)
+                    ),
                 ));
             }
         };
@@ -87,13 +102,19 @@ impl Layout {
             Err(PriceError::Negative) => {
                 return Err(reject(
                     RejectReason::NegativePrice,
-                    format!("the price {:?} is negative", clip(&price_cell.as_text(), QUOTED_CHARS)),
+                    format!(
+                        "the price {:?} is negative",
+                        clip(&price_cell.as_text(), QUOTED_CHARS)
+                    ),
                 ));
             }
             Err(PriceError::TooLarge) => {
                 return Err(reject(
                     RejectReason::PriceOutOfRange,
-                    format!("the price {:?} exceeds 9999999999.99", clip(&price_cell.as_text(), QUOTED_CHARS)),
+                    format!(
+                        "the price {:?} exceeds 9999999999.99",
+                        clip(&price_cell.as_text(), QUOTED_CHARS)
+                    ),
                 ));
             }
         };
@@ -104,8 +125,14 @@ impl Layout {
                 .entry("currency")
                 .or_insert_with(|| Value::String(currency.into()));
         }
-        if self.derive_sku {
-            characteristics.insert("sku_source".into(), Value::String("derived_from_name".into()));
+        if derived {
+            characteristics.insert(
+                "sku_source".into(),
+                Value::String("derived_from_name".into()),
+            );
+        }
+        if let Some(parent) = &row.variant_of {
+            characteristics.insert("variant_of".into(), Value::String(parent.to_string()));
         }
         Ok(Item {
             row: row.number,
@@ -138,7 +165,10 @@ impl Layout {
                     out.insert(key.clone(), value);
                 }
                 Role::Field(field @ (Field::Currency | Field::Unit | Field::Category)) => {
-                    out.insert(field.as_str().into(), Value::String(cell.as_text().into_owned()));
+                    out.insert(
+                        field.as_str().into(),
+                        Value::String(cell.as_text().into_owned()),
+                    );
                 }
                 Role::Field(Field::Availability) => {
                     out.insert("availability".into(), typed(cell));
@@ -174,7 +204,10 @@ impl Layout {
             } else {
                 key
             };
-            out.insert(key, Value::String(clip(&cell.as_text(), ROW_DATA_CELL_CHARS)));
+            out.insert(
+                key,
+                Value::String(clip(&cell.as_text(), ROW_DATA_CELL_CHARS)),
+            );
         }
         Value::Object(out)
     }
@@ -191,6 +224,12 @@ fn clip(text: &str, max: usize) -> String {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
     }
+}
+
+/// A key without the leading `'` a spreadsheet uses to mark a cell as text (`'00123`).
+pub(super) fn strip_text_marker(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix('\'').map_or(text, str::trim_start)
 }
 
 /// The key of an item whose list has no SKU column: its normalised name, so the next list
@@ -217,13 +256,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// A decimal as a JSON number: an integer when it has no fraction (`450`, not `450.0`).
+///
+/// `trunc()` returns a value of scale 0, so the integer is read from it directly: dividing its
+/// mantissa by the original scale turned `80784,00` into `807`.
 fn decimal_number(value: rust_decimal::Decimal) -> Option<Number> {
     if value.fract().is_zero() {
-        i64::try_from(value.trunc().mantissa() / 10i128.pow(value.scale()))
-            .ok()
-            .map(Number::from)
+        i64::try_from(value.trunc()).ok().map(Number::from)
     } else {
-        value.to_string().parse::<f64>().ok().and_then(Number::from_f64)
+        value
+            .to_string()
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
     }
 }
 
@@ -275,7 +319,8 @@ fn is_plain_number(t: &str) -> bool {
         && int.bytes().all(|b| b.is_ascii_digit())
         && (int == "0" || !int.starts_with('0'))
         && int.len() <= 15
-        && frac.is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
+        && frac
+            .is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -286,15 +331,19 @@ mod tests {
     use crate::table::RawRow;
 
     fn layout(header: &[&str]) -> Layout {
-        let rows = vec![
-            RawRow {
-                number: RowNumber(1),
-                cells: header.iter().map(|h| Cell::text(*h)).collect(),
-            },
-        ];
-        detect(None, &rows, &[], &SourceConfig::default(), &MappingOptions::default())
-            .unwrap()
-            .0
+        let rows = vec![RawRow {
+            number: RowNumber(1),
+            cells: header.iter().map(|h| Cell::text(*h)).collect(),
+        }];
+        detect(
+            None,
+            &rows,
+            &[],
+            &SourceConfig::default(),
+            &MappingOptions::default(),
+        )
+        .unwrap()
+        .0
     }
 
     fn row(cells: &[&str]) -> DataRow {
@@ -302,13 +351,16 @@ mod tests {
             number: RowNumber(7),
             cells: cells.iter().map(|c| Cell::text(*c)).collect(),
             section: Some("Инструмент".into()),
+            variant_of: None,
         }
     }
 
     #[test]
     fn valid_row_becomes_an_item_with_typed_characteristics() {
         let l = layout(&["SKU", "Name", "Price", "Color", "Weight", "Code"]);
-        let item = l.to_item(&row(&["00123", "Hammer", "12.5", "red", "0.5", "007"])).unwrap();
+        let item = l
+            .to_item(&row(&["00123", "Hammer", "12.5", "red", "0.5", "007"]))
+            .unwrap();
         assert_eq!(item.sku.as_str(), "00123");
         assert_eq!(item.price.to_string(), "12.50");
         assert_eq!(item.characteristics["Color"], "red");
@@ -321,15 +373,51 @@ mod tests {
     fn each_problem_has_its_reason() {
         let l = layout(&["SKU", "Name", "Price"]);
         let reason = |cells: &[&str]| l.to_item(&row(cells)).unwrap_err().reason;
-        assert_eq!(reason(&["", "Hammer", "1"]), RejectReason::MissingSku);
         assert_eq!(reason(&["A", "", "1"]), RejectReason::MissingName);
         assert_eq!(reason(&["A", "Hammer", ""]), RejectReason::MissingPrice);
         assert_eq!(reason(&["A", "Hammer", "abc"]), RejectReason::InvalidPrice);
         assert_eq!(reason(&["A", "Hammer", "-1"]), RejectReason::NegativePrice);
-        assert_eq!(reason(&["A", "Hammer", "99999999999"]), RejectReason::PriceOutOfRange);
-        assert_eq!(reason(&["A", "Hammer", "по запросу"]), RejectReason::PriceOnRequest);
+        assert_eq!(
+            reason(&["A", "Hammer", "99999999999"]),
+            RejectReason::PriceOutOfRange
+        );
+        assert_eq!(
+            reason(&["A", "Hammer", "по запросу"]),
+            RejectReason::PriceOnRequest
+        );
         let long = "x".repeat(300);
         assert_eq!(reason(&[&long, "Hammer", "1"]), RejectReason::InvalidSku);
+    }
+
+    #[test]
+    fn a_blank_key_in_a_keyed_list_is_derived_from_the_name() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        for blank in ["", "'"] {
+            let item = l.to_item(&row(&[blank, "Claw Hammer", "1"])).unwrap();
+            assert_eq!(item.sku.as_str(), "name:claw hammer");
+            assert_eq!(item.characteristics["sku_source"], "derived_from_name");
+        }
+        let keyed = l.to_item(&row(&["H-1", "Claw Hammer", "1"])).unwrap();
+        assert!(!keyed.characteristics.contains_key("sku_source"));
+    }
+
+    #[test]
+    fn the_text_marker_is_not_part_of_the_key() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        assert_eq!(
+            l.to_item(&row(&["'00123", "Hammer", "1"]))
+                .unwrap()
+                .sku
+                .as_str(),
+            "00123"
+        );
+        assert_eq!(
+            l.to_item(&row(&["O'Neil-1", "Hammer", "1"]))
+                .unwrap()
+                .sku
+                .as_str(),
+            "O'Neil-1"
+        );
     }
 
     #[test]
@@ -343,7 +431,13 @@ mod tests {
     #[test]
     fn zero_is_a_price() {
         let l = layout(&["SKU", "Name", "Price"]);
-        assert_eq!(l.to_item(&row(&["A", "Free", "0"])).unwrap().price.to_string(), "0.00");
+        assert_eq!(
+            l.to_item(&row(&["A", "Free", "0"]))
+                .unwrap()
+                .price
+                .to_string(),
+            "0.00"
+        );
     }
 
     #[test]
@@ -353,5 +447,44 @@ mod tests {
         assert_eq!(a, b);
         let long = derived_sku(&ItemName::new(&"я".repeat(500)).unwrap());
         assert!(long.as_str().chars().count() <= 255);
+    }
+
+    #[test]
+    fn a_secondary_price_keeps_its_whole_value() {
+        let l = layout(&["SKU", "Name", "Price", "Retail price"]);
+        for (text, expected) in [
+            ("80784,00", 80784),
+            ("100.00", 100),
+            ("1 234,00", 1234),
+            ("7", 7),
+        ] {
+            let item = l.to_item(&row(&["A", "Kettle", "1", text])).unwrap();
+            assert_eq!(item.characteristics["Retail price"], expected, "{text}");
+        }
+        let item = l.to_item(&row(&["A", "Kettle", "1", "12,50"])).unwrap();
+        assert_eq!(item.characteristics["Retail price"], 12.5);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use rust_decimal::Decimal;
+
+        use super::super::decimal_number;
+
+        proptest! {
+            /// Whatever its scale (`100`, `100.0`, `100.00`), a decimal becomes the same number.
+            #[test]
+            fn decimal_number_keeps_the_value(mantissa in -10_000_000_000_000i64..10_000_000_000_000, scale in 0u32..=4) {
+                let value = Decimal::new(mantissa, scale);
+                let number = decimal_number(value).expect("a JSON number");
+                if value.fract().is_zero() {
+                    prop_assert_eq!(Decimal::from(number.as_i64().expect("an integer")), value);
+                } else {
+                    let text = number.to_string();
+                    let back = text.parse::<Decimal>().or_else(|_| Decimal::from_scientific(&text)).expect("a decimal");
+                    prop_assert_eq!(back, value);
+                }
+            }
+        }
     }
 }

@@ -34,6 +34,11 @@ pub fn synonyms(field: Field) -> &'static [&'static str] {
             "каталожный номер",
             "код товару",
             "код постачальника",
+            "id",
+            "item id",
+            "product id",
+            "handle",
+            "номенклатурный номер",
         ],
         Field::Name => &[
             "name",
@@ -136,7 +141,16 @@ pub fn synonyms(field: Field) -> &'static [&'static str] {
 const RUNNING_NUMBER: &[&str] = &["№", "#", "no", "n", "nn", "п п", "№ п п", "пп", "n п п"];
 
 /// Words that mark a price column as wholesale, retail, or with/without VAT.
-const WHOLESALE: &[&str] = &["опт", "оптов", "wholesale", "dealer", "дилер", "закуп", "гурт", "b2b"];
+const WHOLESALE: &[&str] = &[
+    "опт",
+    "оптов",
+    "wholesale",
+    "dealer",
+    "дилер",
+    "закуп",
+    "гурт",
+    "b2b",
+];
 const RETAIL: &[&str] = &["розн", "retail", "rrp", "msrp", "ррц", "роздр", "b2c"];
 
 /// Lowercases, folds `ё`, turns punctuation into spaces and collapses spaces.
@@ -173,16 +187,70 @@ pub fn is_running_number_header(normalised: &str) -> bool {
         || normalised == "n п"
 }
 
+/// Last words that make a header a key (`item_id`, `Part number`, `Номенклатурный номер`).
+const KEY_ENDINGS: &[&str] = &[
+    "id",
+    "code",
+    "no",
+    "nr",
+    "number",
+    "sku",
+    "номер",
+    "код",
+    "артикул",
+];
+
+/// Words of a description column: a characteristic when the list also has a name column.
+const DESCRIPTION_WORDS: &[&str] = &["description", "desc", "descr", "описание", "опис"];
+
+/// Whether a (normalised) header names a key: it ends in `id`, `code`, `no`, `number`, `номер`,
+/// `код`… Such a column is an SKU candidate and never a name, a price or anything else.
+pub fn is_key_header(normalised: &str) -> bool {
+    normalised.contains(' ')
+        && normalised
+            .rsplit(' ')
+            .next()
+            .is_some_and(|last| KEY_ENDINGS.contains(&last))
+}
+
+/// Whether a (normalised) header names a description (`Description`, `Item_Desc`, `Описание`).
+pub fn is_description_header(normalised: &str) -> bool {
+    normalised
+        .split(' ')
+        .any(|w| DESCRIPTION_WORDS.contains(&w))
+}
+
+/// The highest confidence a description header gets as a name: above the threshold, so a list
+/// whose only text column is `Description` still has names, below every real name synonym.
+pub const DESCRIPTION_AS_NAME: f64 = 0.8;
+
 /// How confident we are that `header` (normalised) names `field`, from 0 to 1.
 ///
 /// 1.0 for a synonym exactly; 0.9 when the header starts with a synonym and adds words
 /// (`цена руб`, `price usd`); 0.85 when a synonym appears as whole words inside it
 /// (`розничная цена с ндс`); otherwise the normalised Levenshtein similarity to the closest
 /// synonym, which forgives typos (`наименоване`) but not different words (`цвет` vs `цена`).
+///
+/// Two rules come first: a key header (see [`is_key_header`]) is an SKU with at least 0.9 and
+/// nothing else; a description header is a name with at most [`DESCRIPTION_AS_NAME`].
 pub fn score(header: &str, field: Field) -> f64 {
     if header.is_empty() {
         return 0.0;
     }
+    if is_key_header(header) {
+        return if field == Field::Sku {
+            synonym_score(header, field).max(0.9)
+        } else {
+            0.0
+        };
+    }
+    if field == Field::Name && is_description_header(header) {
+        return synonym_score(header, field).min(DESCRIPTION_AS_NAME);
+    }
+    synonym_score(header, field)
+}
+
+fn synonym_score(header: &str, field: Field) -> f64 {
     let mut best = 0.0f64;
     for synonym in synonyms(field) {
         let s = if header == *synonym {
@@ -192,7 +260,11 @@ pub fn score(header: &str, field: Field) -> f64 {
             .is_some_and(|rest| rest.starts_with(' '))
         {
             // One-letter or two-letter synonyms only count whole.
-            if synonym.chars().count() <= 2 { 0.0 } else { 0.9 }
+            if synonym.chars().count() <= 2 {
+                0.0
+            } else {
+                0.9
+            }
         } else if synonym.chars().count() > 2 && contains_words(header, synonym) {
             0.85
         } else {
@@ -243,8 +315,24 @@ impl PriceKind {
 
 /// Whether a price header says the price includes VAT (`с НДС`, `incl. VAT`) or excludes it.
 pub fn vat_included(header: &str) -> Option<bool> {
-    let without = ["без ндс", "без пдв", "excl vat", "excluding vat", "net", "ex vat", "w o vat"];
-    let with = ["с ндс", "з пдв", "incl vat", "including vat", "with vat", "gross", "вкл ндс"];
+    let without = [
+        "без ндс",
+        "без пдв",
+        "excl vat",
+        "excluding vat",
+        "net",
+        "ex vat",
+        "w o vat",
+    ];
+    let with = [
+        "с ндс",
+        "з пдв",
+        "incl vat",
+        "including vat",
+        "with vat",
+        "gross",
+        "вкл ндс",
+    ];
     if without.iter().any(|w| header.contains(w)) {
         Some(false)
     } else if with.iter().any(|w| header.contains(w)) {
@@ -254,9 +342,137 @@ pub fn vat_included(header: &str) -> Option<bool> {
     }
 }
 
+/// Currency signs and codes a price header may consist of (`€`, `руб.`, `USD`).
+const CURRENCY_WORDS: &[&str] = &[
+    "€",
+    "$",
+    "£",
+    "₽",
+    "₴",
+    "₸",
+    "¥",
+    "руб",
+    "рублей",
+    "р",
+    "грн",
+    "тенге",
+    "usd",
+    "us",
+    "eur",
+    "euro",
+    "rub",
+    "uah",
+    "byn",
+    "kzt",
+    "gbp",
+    "pln",
+    "zł",
+    "cny",
+];
+/// Tax words, and the words that say whether the tax is in (`с НДС`, `excl. VAT`).
+const TAX_WORDS: &[&str] = &["ндс", "пдв", "vat", "tax", "gst"];
+const TAX_LINKS: &[&str] = &[
+    "с",
+    "з",
+    "без",
+    "вкл",
+    "включая",
+    "в",
+    "т",
+    "ч",
+    "incl",
+    "inc",
+    "including",
+    "excl",
+    "exc",
+    "excluding",
+    "with",
+    "without",
+    "w",
+    "o",
+    "ex",
+    "plus",
+    "net",
+    "gross",
+];
+
+/// Whether a raw header is only a currency and/or a tax note (`€ без ПДВ`, `$ excl. VAT`,
+/// `руб. с НДС`, `USD`): such a column holds prices. A bare `НДС` (the tax amount) is not.
+pub fn is_currency_or_tax_note(raw: &str) -> bool {
+    let lowered = raw.to_lowercase();
+    let (mut currency, mut tax, mut link, mut any) = (false, false, false, false);
+    let mut word = String::new();
+    let mut check = |w: &str| -> bool {
+        if w.is_empty() {
+            return true;
+        }
+        any = true;
+        if CURRENCY_WORDS.contains(&w) {
+            currency = true;
+        } else if TAX_WORDS.contains(&w) {
+            tax = true;
+        } else if TAX_LINKS.contains(&w) {
+            link = true;
+        } else {
+            return false;
+        }
+        true
+    };
+    for c in lowered.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+            continue;
+        }
+        if !check(&word) {
+            return false;
+        }
+        word.clear();
+        if matches!(c, '€' | '$' | '£' | '₽' | '₴' | '₸' | '¥')
+            && !check(c.encode_utf8(&mut [0; 4]))
+        {
+            return false;
+        }
+    }
+    if !check(&word) {
+        return false;
+    }
+    any && (currency || (tax && link))
+}
+
+/// First words of a subtotal column (`Total`, `Сумма`): a row with a name, no price and
+/// numbers only there (and in quantities) is a group row, not an item.
+const SUBTOTALS: &[&str] = &[
+    "total",
+    "subtotal",
+    "sum",
+    "amount",
+    "итого",
+    "всего",
+    "сумма",
+    "сума",
+    "разом",
+    "усього",
+    "всього",
+];
+
+/// Whether a (normalised) header names a subtotal column.
+pub fn is_subtotal_header(normalised: &str) -> bool {
+    normalised
+        .split(' ')
+        .next()
+        .is_some_and(|first| SUBTOTALS.contains(&first))
+}
+
 /// Words that open a totals or footer row.
 const FOOTERS: &[&str] = &[
-    "итого", "всего", "total", "subtotal", "grand total", "разом", "усього", "всього",
+    "итого",
+    "всего",
+    "total",
+    "subtotal",
+    "grand total",
+    "разом",
+    "усього",
+    "всього",
 ];
 
 /// Whether a (normalised) cell opens a totals or footer row.
@@ -272,7 +488,10 @@ pub fn is_footer_text(normalised: &str) -> bool {
 pub fn is_footer_cell(text: &str) -> bool {
     let text = text.trim_start();
     let starts_like_a_footer = text.chars().next().is_some_and(|c| {
-        matches!(c.to_lowercase().next(), Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у'))
+        matches!(
+            c.to_lowercase().next(),
+            Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у')
+        )
     });
     starts_like_a_footer && is_footer_text(&normalise(text))
 }
@@ -298,7 +517,64 @@ mod tests {
         assert!(score("цвет", Field::Price) < 0.75);
         assert!(score("кол во", Field::Sku) < 0.75);
         assert!(score("product code", Field::Sku) == 1.0);
-        assert!(score("description", Field::Name) == 1.0);
+        assert!(score("description", Field::Name) == DESCRIPTION_AS_NAME);
+    }
+
+    #[test]
+    fn keys_are_skus_never_names() {
+        for header in [
+            "item id",
+            "id",
+            "product id",
+            "handle",
+            "номенклатурный номер",
+            "код товара",
+            "каталожный номер",
+            "supplier code",
+            "part no",
+            "catalogue no",
+        ] {
+            assert!(score(header, Field::Sku) >= 0.9, "{header}");
+            assert!(score(header, Field::Name) < 0.75, "{header}");
+            assert!(score(header, Field::Price) < 0.75, "{header}");
+        }
+        assert!(!is_key_header("no"), "a bare No is a running number");
+    }
+
+    #[test]
+    fn descriptions_lose_to_names() {
+        for header in [
+            "description",
+            "описание",
+            "item desc",
+            "product description",
+        ] {
+            let s = score(header, Field::Name);
+            assert!((0.75..=DESCRIPTION_AS_NAME).contains(&s), "{header}: {s}");
+        }
+        for header in ["name", "название", "наименование", "product name", "title"]
+        {
+            assert!(score(header, Field::Name) > DESCRIPTION_AS_NAME, "{header}");
+        }
+    }
+
+    #[test]
+    fn currency_and_tax_notes_are_price_headers() {
+        for header in [
+            "€ без ПДВ",
+            "$ excl. VAT",
+            "руб. с НДС",
+            "USD",
+            "₽",
+            "в т.ч. НДС",
+            "Без НДС",
+        ] {
+            assert!(is_currency_or_tax_note(header), "{header}");
+        }
+        for header in ["НДС", "VAT", "Сумма без НДС", "Net", "Цвет", "", "Код, ₽"]
+        {
+            assert!(!is_currency_or_tax_note(header), "{header}");
+        }
     }
 
     #[test]
