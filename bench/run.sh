@@ -3,7 +3,8 @@
 # by side, then the latency and throughput of small tasks. Prints a table (and, with
 # --json PATH, the figures as JSON).
 #
-#   bash bench/run.sh                       100k and 1M rows, csv and xlsx, 1,000 small tasks
+#   bash bench/run.sh                       100k and 1M rows, csv and xlsx, 1,000 small tasks,
+#                                           10 workers killed mid-task (time to takeover)
 #   bash bench/run.sh --rows 200000 --tasks 0
 #   bash bench/run.sh --smoke               a tiny run of everything, to keep it working
 set -euo pipefail
@@ -19,7 +20,7 @@ if [ "${1:-}" = "--smoke" ]; then
   shift
   cargo build --quiet --workspace --bins
   exec target/debug/intake-bench --intake target/debug/intake --dir target/bench-smoke \
-    --rows 2000 --tasks 20 "$@"
+    --rows 2000 --tasks 20 --takeovers 1 "$@"
 fi
 cargo build --release --quiet --workspace --bins
 exec target/release/intake-bench --intake target/release/intake "$@"

@@ -7,6 +7,7 @@
 //! and REDIS_URL (keys under the prefix `intake-bench`). Run through `bench/run.sh`.
 
 mod generate;
+mod takeover;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,6 +41,9 @@ struct Args {
     /// Where generated lists and worker logs go.
     #[arg(long, default_value = "target/bench")]
     dir: PathBuf,
+    /// Workers killed mid-task, to time how soon another takes their task over.
+    #[arg(long, default_value_t = 10)]
+    takeovers: usize,
     /// Write the figures as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -90,6 +94,11 @@ impl Env {
 
     /// Starts `intake worker` and waits until it takes tasks.
     fn worker(&self, name: &str) -> anyhow::Result<Worker> {
+        self.worker_with(name, &[])
+    }
+
+    /// As [`Env::worker`], with extra environment.
+    fn worker_with(&self, name: &str, extra: &[(&str, &str)]) -> anyhow::Result<Worker> {
         let log = self.dir.join(format!("worker-{name}.log"));
         let child = Command::new(&self.intake)
             .arg("worker")
@@ -99,6 +108,7 @@ impl Env {
             .env("INTAKE__SOURCES__ALLOWED_DIRS", &self.dir)
             .env("INTAKE__LOG__FORMAT", "json")
             .env("INTAKE__LOG__LEVEL", "info")
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
@@ -232,6 +242,7 @@ struct Report {
     start_latency_ms_p99: f64,
     start_latency_ms_max: f64,
     stream_tasks_per_s: f64,
+    takeover_s: Vec<f64>,
 }
 
 async fn reference_copy(env: &Env, rows: usize) -> anyhow::Result<f64> {
@@ -410,6 +421,10 @@ async fn main() -> anyhow::Result<()> {
         report.stream_tasks_per_s = stream(&env, args.tasks).await?;
     }
 
+    if args.takeovers > 0 {
+        report.takeover_s = takeover::takeover(&env, args.takeovers).await?;
+    }
+
     println!("intake benchmark — {} — {}", report.date, report.machine);
     println!();
     println!("| rows | plain COPY rows/s | first load rows/s | ratio | re-ingest rows/s | ratio | WAL first/re-ingest MB | peak RSS MB | xlsx rows/s | xlsx peak RSS MB |");
@@ -442,6 +457,16 @@ async fn main() -> anyhow::Result<()> {
             report.latency_tasks, report.start_latency_ms_p50, report.start_latency_ms_p99, report.start_latency_ms_max
         );
         println!("{} tasks of 100 rows at once: {:.0} tasks/s", args.tasks, report.stream_tasks_per_s);
+    }
+    if !report.takeover_s.is_empty() {
+        println!();
+        println!(
+            "{} workers killed mid-task, kill → takeover: p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+            report.takeover_s.len(),
+            percentile(&report.takeover_s, 50.0),
+            percentile(&report.takeover_s, 99.0),
+            report.takeover_s.last().copied().unwrap_or(0.0)
+        );
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;

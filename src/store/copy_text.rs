@@ -6,7 +6,7 @@ use intake_actors::domain::{Item, Rejection};
 
 /// The staging columns, in the order rows are written.
 pub const STAGE_COLUMNS: &str =
-    "row_number, id, sku, name, price, characteristics, error_type, error_message, row_data";
+    "row_number, id, sku, name, price, characteristics, error_type, error_message, row_data, source_table";
 
 /// Appends `text` escaped for COPY: backslash, tab, newline and carriage return.
 fn escaped(out: &mut Vec<u8>, text: &[u8]) {
@@ -47,7 +47,7 @@ pub fn encode(out: &mut Vec<u8>, json: &mut Vec<u8>, items: &[Item], rejections:
         json.clear();
         let _ = serde_json::to_writer(&mut *json, &item.characteristics);
         escaped(out, json);
-        out.extend_from_slice(b"\t\\N\t\\N\t\\N\n");
+        let _ = writeln!(out, "\t\\N\t\\N\t\\N\t{}", item.table);
     }
     for rejection in rejections {
         match rejection.row {
@@ -69,7 +69,7 @@ pub fn encode(out: &mut Vec<u8>, json: &mut Vec<u8>, items: &[Item], rejections:
             }
             None => out.extend_from_slice(b"\\N"),
         }
-        out.push(b'\n');
+        out.extend_from_slice(b"\t\\N\n");
     }
 }
 
@@ -91,6 +91,7 @@ mod tests {
         let mut characteristics = serde_json::Map::new();
         characteristics.insert("note".into(), "tab\there \"q\"".into());
         let item = Item {
+            table: 1,
             row: RowNumber(2),
             sku: Sku::new("A-1").unwrap(),
             name: ItemName::new("Hammer").unwrap(),
@@ -113,11 +114,11 @@ mod tests {
         assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
         assert_eq!(
             rest,
-            "A-1\tHammer\t12.50\t{\"note\":\"tab\\\\there \\\\\"q\\\\\"\"}\t\\N\t\\N\t\\N"
+            "A-1\tHammer\t12.50\t{\"note\":\"tab\\\\there \\\\\"q\\\\\"\"}\t\\N\t\\N\t\\N\t1"
         );
         assert_eq!(
             lines[1],
-            "3\t\\N\t\\N\t\\N\t\\N\t\\N\tmissing_price\tthe price is empty\t{\"SKU\":\"A-2\"}"
+            "3\t\\N\t\\N\t\\N\t\\N\t\\N\tmissing_price\tthe price is empty\t{\"SKU\":\"A-2\"}\t\\N"
         );
     }
 }

@@ -123,7 +123,8 @@ async fn session(
         "SET LOCAL work_mem = '256MB';
          CREATE TEMP TABLE IF NOT EXISTS intake_stage (
              row_number integer, id uuid, sku text, name text, price numeric(12, 2),
-             characteristics jsonb, error_type text, error_message text, row_data jsonb
+             characteristics jsonb, error_type text, error_message text, row_data jsonb,
+             source_table integer
          ) ON COMMIT DELETE ROWS;",
     )
     .execute(&mut *tx)
@@ -249,6 +250,7 @@ async fn stage_rows(
     let mut error_type: Vec<Option<&'static str>> = Vec::with_capacity(n);
     let mut error_message: Vec<Option<String>> = Vec::with_capacity(n);
     let mut row_data: Vec<Option<serde_json::Value>> = Vec::with_capacity(n);
+    let mut source_table: Vec<Option<i32>> = Vec::with_capacity(n);
     for item in items {
         row_number.push(Some(item.row.0 as i32));
         id.push(Some(Uuid::now_v7()));
@@ -259,6 +261,7 @@ async fn stage_rows(
         error_type.push(None);
         error_message.push(None);
         row_data.push(None);
+        source_table.push(Some(i32::try_from(item.table).unwrap_or(i32::MAX)));
     }
     for rejection in rejections {
         row_number.push(rejection.row.map(|r| r.0 as i32));
@@ -270,11 +273,12 @@ async fn stage_rows(
         error_type.push(Some(rejection.reason.as_str()));
         error_message.push(Some(rejection.message));
         row_data.push(rejection.row_data);
+        source_table.push(None);
     }
     sqlx::query(
         "INSERT INTO intake_stage
          SELECT * FROM UNNEST($1::int4[], $2::uuid[], $3::text[], $4::text[], $5::numeric[],
-                              $6::jsonb[], $7::text[], $8::text[], $9::jsonb[])",
+                              $6::jsonb[], $7::text[], $8::text[], $9::jsonb[], $10::int4[])",
     )
     .bind(row_number)
     .bind(id)
@@ -285,6 +289,7 @@ async fn stage_rows(
     .bind(error_type)
     .bind(error_message)
     .bind(row_data)
+    .bind(source_table)
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -475,20 +480,33 @@ WITH created AS (
 SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM created), 0::bigint,
        (SELECT count(*) FROM history)";
 
-/// Logs and removes, before a comparison, every staged row whose SKU a later row repeats.
+/// Logs and removes, before a comparison, every staged row whose SKU another row repeats. One
+/// row per SKU stays: within a sheet the later row (a correction further down), across sheets
+/// the first sheet's (sheets that repeat the items — one per currency or price tier — list
+/// the same rows, and the first is the main one). Row numbers restart on every sheet, so rows
+/// are told apart by (sheet, row).
 const DEDUPLICATE: &str = "
-WITH repeated AS (
-    SELECT sku, max(row_number) AS keep
+WITH ranked AS (
+    SELECT ctid AS at, sku, source_table, row_number,
+           coalesce(characteristics ->> 'sheet', source_table::text) AS sheet,
+           first_value(source_table) OVER w AS keep_table,
+           first_value(coalesce(characteristics ->> 'sheet', source_table::text)) OVER w AS keep_sheet,
+           first_value(row_number) OVER w AS keep_row,
+           row_number() OVER w AS rank
     FROM intake_stage WHERE error_type IS NULL
-    GROUP BY sku HAVING count(*) > 1
+    WINDOW w AS (PARTITION BY sku ORDER BY source_table, row_number DESC)
 ), superseded AS (
-    DELETE FROM intake_stage s USING repeated r
-    WHERE s.error_type IS NULL AND s.sku = r.sku AND s.row_number < r.keep
-    RETURNING s.row_number, s.sku, s.name, s.price, s.characteristics, r.keep
+    DELETE FROM intake_stage s USING ranked r
+    WHERE s.ctid = r.at AND r.rank > 1
+    RETURNING s.row_number, s.sku, s.name, s.price, s.characteristics, s.source_table,
+              r.sheet, r.keep_table, r.keep_sheet, r.keep_row
 )
 INSERT INTO parsing_logs (task_id, supplier_id, error_type, error_message, row_number, row_data)
 SELECT $1, $2, 'duplicate_sku',
-       format('SKU %s appears again in row %s; the later row wins', sku, keep),
+       CASE WHEN source_table = keep_table
+            THEN format('SKU %s appears again in row %s; the later row wins', sku, keep_row)
+            ELSE format('SKU %s of sheet %s row %s is already in sheet %s row %s; the first sheet''s row wins',
+                        sku, sheet, row_number, keep_sheet, keep_row) END,
        row_number,
        jsonb_build_object('sku', sku, 'name', name, 'price', price) || characteristics
 FROM superseded";

@@ -209,3 +209,50 @@ async fn ingest_runs_the_same_pipeline_without_the_queue() {
         3
     );
 }
+
+#[tokio::test]
+async fn sheets_that_repeat_the_same_items_keep_the_first_sheets_row_and_log_the_others() {
+    use crate::workbook::{SheetSpec, X, write};
+    let env = TestEnv::new().await;
+    let sheet = |name: &'static str, price: f64| SheetSpec {
+        name,
+        rows: vec![
+            vec![X::Text("SKU"), X::Text("Name"), X::Text("Price")],
+            vec![X::Text("K-1"), X::Text("Kettle"), X::Num(price)],
+            vec![X::Text("K-2"), X::Text("Kettle XL"), X::Num(price * 2.0)],
+            vec![X::Text("K-2"), X::Text("Kettle XL (corrected)"), X::Num(price * 3.0)],
+        ],
+        merged: Vec::new(),
+    };
+    let path = env.dir.0.join("currencies.xlsx");
+    write(&path, &[sheet("EUR", 10.0), sheet("USD", 11.0)]);
+    let message = env.message("Acme", "xlsx", &path);
+    let worker = env.worker().await;
+    env.enqueue(&message).await;
+    let result = env.result(message.task_id, WAIT).await;
+    assert_eq!(result.status, TaskStatus::Completed, "the list is not lost: {result:?}");
+    assert_eq!((result.counts.rows_stored, result.counts.rows_rejected), (2, 4));
+    let stored: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT supplier_sku, name, current_price::text FROM supplier_items ORDER BY 1")
+            .fetch_all(&env.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        [
+            ("K-1".into(), "Kettle".into(), "10.00".into()),
+            ("K-2".into(), "Kettle XL (corrected)".into(), "30.00".into())
+        ],
+        "the first sheet gives the price; within it the later row wins"
+    );
+    let logged: Vec<String> = sqlx::query_scalar(
+        "SELECT error_message FROM parsing_logs WHERE error_type = 'duplicate_sku' ORDER BY error_message",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(logged.len(), 4, "{logged:?}");
+    assert!(logged.iter().any(|m| m.contains("SKU K-1 of sheet USD row 2 is already in sheet EUR row 2")), "{logged:?}");
+    assert!(logged.iter().any(|m| m.contains("SKU K-2 appears again in row 4; the later row wins")), "{logged:?}");
+    worker.stop().await;
+}

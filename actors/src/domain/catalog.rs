@@ -173,6 +173,8 @@ impl fmt::Display for RowNumber {
 /// A validated supplier item, ready for the catalogue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
+    /// The table (sheet) of the source it was read from, from 1.
+    pub table: u32,
     pub row: RowNumber,
     pub sku: Sku,
     pub name: ItemName,

@@ -97,6 +97,9 @@ pub struct Layout {
     /// these (and in quantities) is a group row.
     #[serde(skip)]
     pub(super) subtotals: Vec<usize>,
+    /// This table's place among the source's tables (sheets), from 1: with the row number, it
+    /// orders every row of a workbook, whose row numbers restart on each sheet.
+    pub table: u32,
 }
 
 impl Layout {
@@ -118,6 +121,7 @@ impl Layout {
             header_normalised,
             table_width,
             subtotals: Vec::new(),
+            table: 1,
         }
     }
 

@@ -138,7 +138,8 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
             return;
         }
         match detect(name.as_deref(), &rows, &merged, self.config, self.options) {
-            Ok((layout, data_start)) => {
+            Ok((mut layout, data_start)) => {
+                layout.table = u32::try_from(self.tables).unwrap_or(u32::MAX);
                 self.summary.notes.push(layout.describe());
                 self.summary.notes.extend(layout.notes.iter().cloned());
                 let layout = Arc::new(layout);

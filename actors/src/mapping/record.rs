@@ -135,6 +135,7 @@ impl Layout {
             characteristics.insert("variant_of".into(), Value::String(parent.to_string()));
         }
         Ok(Item {
+            table: self.table,
             row: row.number,
             sku,
             name,
