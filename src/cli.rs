@@ -162,6 +162,9 @@ pub struct SourceArgs {
     /// the list already applied.
     #[arg(long)]
     pub force: bool,
+    /// The source is a part of the supplier's offer: items it does not list stay offered.
+    #[arg(long)]
+    pub partial: bool,
     /// When the supplier issued this list (2026-11-22 or an RFC 3339 time): lists of a
     /// supplier take effect in this order. Default: when the task is enqueued.
     #[arg(long, value_name = "DATE", value_parser = parse_list_date)]
@@ -250,6 +253,7 @@ impl SourceArgs {
             header_row: self.header_row,
             encoding: self.encoding.clone(),
             delimiter: self.delimiter,
+            partial: self.partial,
             ..Default::default()
         };
         let is_url = self.source.starts_with("http://") || self.source.starts_with("https://");

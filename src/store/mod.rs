@@ -2,6 +2,7 @@
 //! staging a task's rows and merging them in one transaction.
 
 mod copy_text;
+mod merge;
 pub mod roles;
 mod staging;
 mod tasks;

@@ -29,6 +29,8 @@ pub struct TaskRecord {
     pub items_updated: i64,
     pub items_unchanged: i64,
     pub price_changes: i64,
+    pub items_disappeared: i64,
+    pub items_returned: i64,
     pub notes: serde_json::Value,
     pub error: Option<String>,
     pub errors: serde_json::Value,
@@ -38,7 +40,8 @@ pub struct TaskRecord {
 
 const RECORD_COLUMNS: &str = "task_id, supplier_id, supplier_name, parser_type, source, \
      source_fingerprint, status::text AS status, attempt, rows_seen, rows_stored, rows_rejected, \
-     items_created, items_updated, items_unchanged, price_changes, notes, error, errors, \
+     items_created, items_updated, items_unchanged, price_changes, items_disappeared, items_returned, \
+     notes, error, errors, \
      started_at, finished_at";
 
 impl TaskRecord {
@@ -64,6 +67,8 @@ impl TaskRecord {
                 items_updated: self.items_updated as u64,
                 items_unchanged: self.items_unchanged as u64,
                 price_changes: self.price_changes as u64,
+                items_disappeared: self.items_disappeared as u64,
+                items_returned: self.items_returned as u64,
             },
             attempt: self.attempt.max(1) as u32,
             duration_ms,

@@ -256,3 +256,54 @@ async fn sheets_that_repeat_the_same_items_keep_the_first_sheets_row_and_log_the
     assert!(logged.iter().any(|m| m.contains("SKU K-2 appears again in row 4; the later row wins")), "{logged:?}");
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn items_a_complete_list_no_longer_lists_become_unavailable_and_come_back() {
+    let env = &TestEnv::new().await;
+    let worker = env.worker().await;
+    let list = |name: &str, skus: &[&str]| {
+        let body: String = skus.iter().map(|s| format!("{s},Item {s},1.00\n")).collect();
+        env.message("Acme", "csv", &env.csv(name, &format!("SKU,Name,Price\n{body}")))
+    };
+    let offered = || async {
+        sqlx::query_scalar::<_, String>("SELECT supplier_sku FROM supplier_items WHERE available ORDER BY 1")
+            .fetch_all(&env.db.pool)
+            .await
+            .unwrap()
+    };
+    let run = move |m: intake_actors::domain::TaskMessage| async move {
+        env.enqueue(&m).await;
+        env.result(m.task_id, WAIT).await
+    };
+
+    run(list("v1.csv", &["A", "B", "C"])).await;
+    let v2 = run(list("v2.csv", &["A", "C", "D"])).await;
+    assert_eq!((v2.counts.items_disappeared, v2.counts.items_returned), (1, 0));
+    assert_eq!(offered().await, ["A", "C", "D"]);
+    let v3 = run(list("v3.csv", &["A", "B"])).await;
+    assert_eq!((v3.counts.items_disappeared, v3.counts.items_returned), (2, 1));
+    assert_eq!(offered().await, ["A", "B"]);
+    assert_eq!(env.db.count("SELECT count(*) FROM supplier_items").await, 4, "nothing is deleted");
+    let since: i64 = env.db.count("SELECT count(*) FROM supplier_items WHERE NOT available AND unavailable_since IS NOT NULL").await;
+    assert_eq!(since, 2);
+
+    // A list marked partial says nothing of what it does not list.
+    let mut partial = list("part.csv", &["C"]);
+    partial.source_config.partial = true;
+    let part = run(partial).await;
+    assert_eq!((part.counts.items_disappeared, part.counts.items_returned), (0, 1));
+    assert_eq!(offered().await, ["A", "B", "C"]);
+    assert!(part.notes.iter().any(|n| n.contains("part of the source")), "{:?}", part.notes);
+
+    // "Currently offered" is one indexed condition.
+    let mut conn = env.db.pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT * FROM supplier_items WHERE supplier_id = (SELECT id FROM suppliers LIMIT 1) AND available",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert!(plan.join("\n").contains("supplier_items_offered_idx"), "{plan:?}");
+    worker.stop().await;
+}

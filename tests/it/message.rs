@@ -27,6 +27,7 @@ fn every_field_intake_writes_is_in_the_schema_and_required_ones_match() {
         data_start_row: Some(4),
         encoding: Some("windows-1251".into()),
         delimiter: Some(';'),
+        partial: true,
         characteristic_columns: Some(vec![ColumnRef::new("Color").unwrap()]),
         ..Default::default()
     };

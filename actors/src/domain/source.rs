@@ -150,6 +150,10 @@ pub struct SourceConfig {
     /// The csv field delimiter; detected when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<char>,
+    /// The source is a part of the supplier's offer, not all of it: items it does not list are
+    /// not marked unavailable (as when `sheet` names one sheet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 impl SourceConfig {

@@ -271,6 +271,12 @@ pub struct TaskCounts {
     pub items_updated: u64,
     pub items_unchanged: u64,
     pub price_changes: u64,
+    /// Offered items a complete list no longer lists, now marked unavailable.
+    #[serde(default)]
+    pub items_disappeared: u64,
+    /// Unavailable items a list lists again, offered once more.
+    #[serde(default)]
+    pub items_returned: u64,
 }
 
 /// How a task ended, as the worker prints it and as `enqueue --wait` receives it.
