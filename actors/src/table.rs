@@ -109,6 +109,8 @@ pub enum TableEvent {
         merged: Vec<MergedRange>,
     },
     Row(RawRow),
+    /// A table deliberately not read (a hidden sheet, say), and why.
+    Skipped { name: String, reason: String },
 }
 
 /// Receives a decoder's events; `Break` asks the decoder to stop early (preview, say).

@@ -62,6 +62,10 @@ struct SheetProperties {
     title: String,
     #[serde(default)]
     index: usize,
+    #[serde(default)]
+    sheet_id: i64,
+    #[serde(default)]
+    hidden: bool,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -103,6 +107,17 @@ pub fn spreadsheet_id(reference: &str) -> Option<String> {
     };
     let valid = id.len() >= 10 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     valid.then(|| id.to_owned())
+}
+
+/// The tab a Sheets link points at: `…/edit#gid=123` or `…?gid=123`.
+fn tab_id(reference: &str) -> Option<i64> {
+    let at = reference.find("gid=")?;
+    let before = reference[..at].chars().last();
+    if !matches!(before, Some('#' | '?' | '&')) {
+        return None;
+    }
+    let digits: String = reference[at + 4..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// A sheet name quoted for an A1 range: `'It''s'`.
@@ -239,7 +254,7 @@ impl GoogleSheets {
 
         let mut url = api("")?;
         url.query_pairs_mut()
-            .append_pair("fields", "sheets(properties(sheetId,title,index),merges)");
+            .append_pair("fields", "sheets(properties(sheetId,title,index,hidden),merges)");
         let spreadsheet: Spreadsheet = self.get(&account, &id, url).await?;
 
         let wanted: Vec<&Sheet> = match &task.source.sheet {
@@ -265,10 +280,36 @@ impl GoogleSheets {
                     }
                 }
             }
-            None => spreadsheet.sheets.iter().collect(),
+            // A link to one tab (`#gid=N`) means that tab.
+            None => match tab_id(reference) {
+                Some(gid) => match spreadsheet.sheets.iter().find(|s| s.properties.sheet_id == gid) {
+                    Some(sheet) => vec![sheet],
+                    None => {
+                        return Err(TaskFailure::permanent(format!(
+                            "no sheet with gid {gid} in spreadsheet {id}"
+                        )));
+                    }
+                },
+                // Hidden tabs are scratch and lookup tabs: read only when named.
+                None => spreadsheet.sheets.iter().filter(|s| !s.properties.hidden).collect(),
+            },
+        };
+        let skipped: Vec<(String, String)> = if task.source.sheet.is_none() && tab_id(reference).is_none() {
+            spreadsheet
+                .sheets
+                .iter()
+                .filter(|s| s.properties.hidden)
+                .map(|s| (s.properties.title.clone(), "the sheet is hidden (name it with `sheet` to read it)".to_owned()))
+                .collect()
+        } else {
+            Vec::new()
         };
         if wanted.is_empty() {
-            return Err(TaskFailure::permanent(format!("spreadsheet {id} has no sheets")));
+            return Err(TaskFailure::permanent(if skipped.is_empty() {
+                format!("spreadsheet {id} has no sheets")
+            } else {
+                format!("every sheet of spreadsheet {id} is hidden; name one with `sheet` to read it")
+            }));
         }
 
         let mut url = api("/values:batchGet")?;
@@ -290,6 +331,7 @@ impl GoogleSheets {
 
         let document = SpreadsheetValues {
             spreadsheet_id: id.clone(),
+            skipped,
             sheets: wanted
                 .iter()
                 .zip(values.value_ranges)
@@ -353,6 +395,15 @@ mod tests {
         assert_eq!(spreadsheet_id(id).as_deref(), Some(id));
         assert_eq!(spreadsheet_id("../../etc/passwd"), None);
         assert_eq!(spreadsheet_id("short"), None);
+    }
+
+    #[test]
+    fn a_link_to_a_tab_names_it() {
+        let url = "https://docs.google.com/spreadsheets/d/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms/edit";
+        assert_eq!(tab_id(&format!("{url}#gid=0")), Some(0));
+        assert_eq!(tab_id(&format!("{url}?gid=1234&x=1")), Some(1234));
+        assert_eq!(tab_id(url), None);
+        assert_eq!(tab_id("1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"), None);
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub(super) async fn merge(
     // A complete list is the supplier's whole offer: what it no longer lists is no longer
     // offered. A list read in part (one sheet, or marked partial) says nothing of the rest, and
     // a list with no valid row at all is more likely broken than empty.
-    let whole = task.source.sheet.is_none() && !task.source.partial;
+    let whole = !task.source.reads_part();
     let disappeared = if !first_load && whole && stored > 0 {
         sqlx::query(DISAPPEARED).bind(supplier).execute(&mut **tx).await.map_err(db)?.rows_affected()
     } else {

@@ -160,6 +160,8 @@ async fn spreadsheet(
                                 "gridProperties": {"rowCount": 1000, "columnCount": 26}},
                  "merges": [{"sheetId": 0, "startRowIndex": 1, "endRowIndex": 2, "startColumnIndex": 3, "endColumnIndex": 5}]},
                 {"properties": {"sheetId": 7, "title": "Notes", "index": 1, "sheetType": "GRID",
+                                "gridProperties": {"rowCount": 1000, "columnCount": 26}}},
+                {"properties": {"sheetId": 9, "title": "Lookup", "index": 2, "sheetType": "GRID", "hidden": true,
                                 "gridProperties": {"rowCount": 1000, "columnCount": 26}}}
             ]
         }));
@@ -168,6 +170,7 @@ async fn spreadsheet(
         .filter(|(k, _)| k == "ranges")
         .map(|(_, v)| v.into_owned())
         .collect();
+    google.seen.paths.lock().unwrap().extend(ranges.iter().cloned());
     let value_ranges: Vec<serde_json::Value> = ranges
         .iter()
         .map(|range| {
@@ -191,6 +194,9 @@ async fn spreadsheet(
                         ["00202", "Набор отвёрток", "набор"]
                     ]
                 })
+            } else if range.starts_with("'Lookup'") {
+                serde_json::json!({"range": "'Lookup'!A1:C3", "majorDimension": "ROWS",
+                                   "values": [["SKU", "Name", "Price"], ["L-1", "Old code", 1], ["L-2", "Older code", 2]]})
             } else {
                 serde_json::json!({"range": "'Notes'!A1:A2", "majorDimension": "ROWS", "values": [["Звоните: +7 495 000-00-00"]]})
             }
@@ -337,5 +343,30 @@ async fn a_sheet_not_shared_is_dead_lettered_with_what_to_do() {
     assert_eq!(not_found.status, TaskStatus::DeadLettered);
     assert!(not_found.error.unwrap_or_default().contains("not found"));
     assert_eq!(google.seen.bad_tokens.load(Ordering::SeqCst), 0);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn hidden_tabs_are_read_only_when_named_and_a_tab_link_reads_that_tab() {
+    let (env, google) = env_with_google().await;
+    let worker = env.worker().await;
+    let whole = sheet_message(&env, SHEET_ID, None);
+    env.enqueue(&whole).await;
+    let result = env.result(whole.task_id, Duration::from_secs(60)).await;
+    assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
+    assert_eq!(result.counts.rows_stored, 3, "only the visible price list: {result:?}");
+    assert!(result.notes.iter().any(|n| n.contains("Lookup") && n.contains("hidden")), "{:?}", result.notes);
+    let asked = google.seen.paths.lock().unwrap().clone();
+    assert!(!asked.iter().any(|p| p.contains("Lookup")), "{asked:?}");
+
+    let named = sheet_message(&env, SHEET_ID, Some("Lookup"));
+    env.enqueue(&named).await;
+    let result = env.result(named.task_id, Duration::from_secs(60)).await;
+    assert_eq!((result.status, result.counts.rows_stored), (TaskStatus::Completed, 2), "{result:?}");
+
+    let tab = sheet_message(&env, &format!("https://docs.google.com/spreadsheets/d/{SHEET_ID}/edit#gid=9"), None);
+    env.enqueue(&tab).await;
+    let result = env.result(tab.task_id, Duration::from_secs(60)).await;
+    assert_eq!(result.counts.rows_stored, 2, "the linked tab alone: {result:?}");
     worker.stop().await;
 }

@@ -404,7 +404,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 TableEvent::Row(r) => Some(r.number.0),
-                TableEvent::Table { .. } => None,
+                TableEvent::Table { .. } | TableEvent::Skipped { .. } => None,
             })
             .collect();
         numbers.first().is_none_or(|&n| n >= 1) && numbers.windows(2).all(|w| w[0] < w[1])

@@ -13,6 +13,9 @@ use crate::table::{Cell, MergedRange, RawRow, TableEvent, TableSink};
 pub struct SpreadsheetValues {
     pub spreadsheet_id: String,
     pub sheets: Vec<SheetValues>,
+    /// Sheets not fetched (hidden ones), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +50,11 @@ impl Decoder for SheetsDecoder {
         };
         let document: SpreadsheetValues = serde_json::from_slice(bytes)
             .map_err(|e| DecodeError::Format(format!("unexpected Sheets API values: {e}")))?;
+        for (name, reason) in document.skipped {
+            if sink.event(TableEvent::Skipped { name, reason }).is_break() {
+                return Ok(());
+            }
+        }
         for sheet in document.sheets {
             let (first_row, first_col) = range_start(&sheet.range);
             let merged = sheet
@@ -142,6 +150,7 @@ mod tests {
     fn ragged_rows_and_typed_cells() {
         let doc = SpreadsheetValues {
             spreadsheet_id: "x".into(),
+            skipped: Vec::new(),
             sheets: vec![SheetValues {
                 title: "Прайс".into(),
                 index: 1,
@@ -261,7 +270,7 @@ mod tests {
 
             #[test]
             fn any_sheets_decode(sheets in proptest::collection::vec(sheet(), 0..3)) {
-                let doc = SpreadsheetValues { spreadsheet_id: "x".into(), sheets };
+                let doc = SpreadsheetValues { spreadsheet_id: "x".into(), sheets, skipped: Vec::new() };
                 let events = decode_any(serde_json::to_vec(&doc).unwrap());
                 prop_assert!(events.is_ok(), "{events:?}");
             }
@@ -272,7 +281,7 @@ mod tests {
                 cut in any::<proptest::sample::Index>(),
                 flip in any::<(proptest::sample::Index, u8)>(),
             ) {
-                let doc = SpreadsheetValues { spreadsheet_id: "x".into(), sheets };
+                let doc = SpreadsheetValues { spreadsheet_id: "x".into(), sheets, skipped: Vec::new() };
                 let mut bytes = serde_json::to_vec(&doc).unwrap();
                 let at = flip.0.index(bytes.len());
                 bytes[at] ^= flip.1;

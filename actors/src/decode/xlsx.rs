@@ -27,6 +27,13 @@ impl Decoder for XlsxDecoder {
         // of rows (whose header is one plain row).
         let read_merges = largest_part <= MERGES_READ_LIMIT;
         let names = workbook.sheet_names();
+        // Hidden sheets are scratch and lookup tabs: read only when the task names one.
+        let hidden: Vec<String> = workbook
+            .sheets_metadata()
+            .iter()
+            .filter(|s| s.visible != calamine::SheetVisible::Visible)
+            .map(|s| s.name.clone())
+            .collect();
         let chosen: Vec<(usize, String)> = match &config.sheet {
             Some(wanted) => vec![pick_sheet(&names, wanted)?],
             None => names
@@ -37,6 +44,16 @@ impl Decoder for XlsxDecoder {
                 .collect(),
         };
         for (index, name) in chosen {
+            if config.sheet.is_none() && hidden.contains(&name) {
+                let skipped = TableEvent::Skipped {
+                    name,
+                    reason: "the sheet is hidden (name it with `sheet` to read it)".into(),
+                };
+                if sink.event(skipped).is_break() {
+                    break;
+                }
+                continue;
+            }
             let flow = match &mut workbook {
                 Sheets::Xlsx(xlsx) => stream_xlsx_sheet(xlsx, index, &name, read_merges, sink)?,
                 other => {

@@ -111,7 +111,7 @@ fn rows(events: &[TableEvent]) -> Vec<&RawRow> {
         .iter()
         .filter_map(|e| match e {
             TableEvent::Row(r) => Some(r),
-            TableEvent::Table { .. } => None,
+            TableEvent::Table { .. } | TableEvent::Skipped { .. } => None,
         })
         .collect()
 }
@@ -305,4 +305,41 @@ mod properties {
             prop_assert!(result.is_ok(), "{result:?}");
         }
     }
+}
+
+/// `bytes` with every part passed through `edit` (name, text) and zipped again.
+fn rewritten(bytes: &[u8], edit: impl Fn(&str, String) -> String) -> Vec<u8> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let mut part = archive.by_index(i).unwrap();
+        let name = part.name().unwrap().into_owned();
+        let mut text = String::new();
+        part.read_to_string(&mut text).unwrap();
+        out.start_file(name.as_str(), zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(edit(&name, text).as_bytes()).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_hidden_sheet_is_skipped_unless_named() {
+    let hidden = rewritten(&valid(true), |name, text| {
+        if name == "xl/workbook.xml" {
+            text.replace(r#"sheetId="1""#, r#"sheetId="1" state="hidden""#)
+        } else {
+            text
+        }
+    });
+    let events = decode_any(&hidden, &SourceConfig::default()).unwrap();
+    assert!(
+        matches!(&events[..], [TableEvent::Skipped { name, reason }] if name == "Прайс" && reason.contains("hidden")),
+        "{events:?}"
+    );
+    let named = SourceConfig {
+        sheet: Some("Прайс".into()),
+        ..Default::default()
+    };
+    assert!(!rows(&decode_any(&hidden, &named).unwrap()).is_empty(), "a named hidden sheet is read");
 }

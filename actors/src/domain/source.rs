@@ -186,6 +186,12 @@ impl SourceConfig {
         Ok(())
     }
 
+    /// Whether the task reads a part of the source (one named sheet, one linked tab, or a
+    /// source marked partial), so says nothing of the items it does not list.
+    pub fn reads_part(&self) -> bool {
+        self.partial || self.sheet.is_some() || self.spreadsheet.as_deref().is_some_and(|s| s.contains("gid="))
+    }
+
     /// A short human description for logs and the task record.
     pub fn describe(&self) -> String {
         let location = self

@@ -341,6 +341,12 @@ impl<E: FnMut(RowChunk) -> ControlFlow<()>> TableSink for TableReader<'_, E> {
             return ControlFlow::Break(());
         }
         match event {
+            TableEvent::Skipped { name, reason } => {
+                self.end_table();
+                self.tables += 1;
+                self.summary.skipped.push(format!("sheet {name:?}: {reason}"));
+                self.state = Some(TableState::Skipping);
+            }
             TableEvent::Table { name, merged, .. } => {
                 self.end_table();
                 self.tables += 1;
