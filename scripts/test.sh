@@ -10,6 +10,10 @@ bash scripts/services.sh
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 
+# Formatting and lints are part of the suite: a warning fails it.
+cargo fmt --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
 cargo nextest run --workspace --no-fail-fast "$@"
 # The benchmark at a smoke size: it must keep working, its figures are not judged here.
 bash bench/run.sh --smoke

@@ -8,8 +8,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use intake_actors::domain::{
-    ColumnRef, Field, Origin, ParserType, SourceConfig, SupplierName, TaskId, TaskMessage, TaskMeta,
-    TaskResult,
+    ColumnRef, Field, Origin, ParserType, SourceConfig, SupplierName, TaskId, TaskMessage, TaskMeta, TaskResult,
 };
 use intake_actors::pipeline::Outcome;
 use intake_actors::ports::TaskQueue;
@@ -24,7 +23,11 @@ use intake::store::{self, MIGRATOR};
 const TASK_FAILED: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "intake", version, about = "Supplier price lists from a Redis queue into a PostgreSQL catalogue")]
+#[command(
+    name = "intake",
+    version,
+    about = "Supplier price lists from a Redis queue into a PostgreSQL catalogue"
+)]
 pub struct Cli {
     /// A TOML file read on top of the built-in defaults (config/default.toml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -375,7 +378,11 @@ async fn migrate(settings: &Settings, secrets: &Secrets, action: MigrateAction) 
         MigrateAction::Status => {
             let applied = applied_versions(&pool).await?;
             for migration in MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()) {
-                let state = if applied.contains(&migration.version) { "applied" } else { "pending" };
+                let state = if applied.contains(&migration.version) {
+                    "applied"
+                } else {
+                    "pending"
+                };
                 println!("{:>16}  {state:<8}  {}", migration.version, migration.description);
             }
         }
@@ -390,9 +397,11 @@ async fn applied_versions(pool: &sqlx::PgPool) -> anyhow::Result<Vec<i64>> {
     if !exists {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-        .fetch_all(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 async fn worker(settings: &Settings, secrets: &Secrets) -> anyhow::Result<ExitCode> {
@@ -497,7 +506,15 @@ async fn preview(settings: &Settings, args: PreviewArgs) -> anyhow::Result<ExitC
     let message = args.source.message("preview", 0)?;
     let meta = TaskMeta::from_message(message, Origin::Operator);
     let sources = startup::sources(settings)?;
-    match intake::preview::preview(sources, &startup::decoders(), settings.mapping_options(), &meta, args.rows).await {
+    match intake::preview::preview(
+        sources,
+        &startup::decoders(),
+        settings.mapping_options(),
+        &meta,
+        args.rows,
+    )
+    .await
+    {
         Ok(preview) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&preview)?);
@@ -533,7 +550,11 @@ async fn health(settings: &Settings, ready: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Ok(response) => {
-            eprintln!("unhealthy: {} {}", response.status(), response.text().await.unwrap_or_default().trim());
+            eprintln!(
+                "unhealthy: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default().trim()
+            );
             Ok(ExitCode::FAILURE)
         }
         Err(e) => {
@@ -545,11 +566,14 @@ async fn health(settings: &Settings, ready: bool) -> anyhow::Result<ExitCode> {
 
 async fn roles(secrets: &Secrets, args: RolesArgs) -> anyhow::Result<ExitCode> {
     let url = secrets.database()?;
-    let pool = intake::store::pool(url, &intake::settings::DatabaseSettings {
-        max_connections: 2,
-        acquire_timeout_ms: 10_000,
-        max_rows_per_second: 0,
-    })?;
+    let pool = intake::store::pool(
+        url,
+        &intake::settings::DatabaseSettings {
+            max_connections: 2,
+            acquire_timeout_ms: 10_000,
+            max_rows_per_second: 0,
+        },
+    )?;
     let password = |var: &str| std::env::var(var).ok().filter(|p| !p.is_empty());
     intake::store::roles::create(
         &pool,
@@ -562,7 +586,10 @@ async fn roles(secrets: &Secrets, args: RolesArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .with_context(|| format!("creating roles on {}", url.redacted()))?;
-    println!("roles {} (owns the schema) and {} (rows only) are ready", args.migrator, args.worker);
+    println!(
+        "roles {} (owns the schema) and {} (rows only) are ready",
+        args.migrator, args.worker
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -576,7 +603,10 @@ async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqAction) -> anyho
             } else if letters.is_empty() {
                 println!("no dead letters");
             } else {
-                println!("{:<38} {:<20} {:<9} {:>8}  reason", "id", "dead-lettered (UTC)", "class", "attempts");
+                println!(
+                    "{:<38} {:<20} {:<9} {:>8}  reason",
+                    "id", "dead-lettered (UTC)", "class", "attempts"
+                );
                 for l in letters {
                     println!(
                         "{:<38} {:<20} {:<9} {:>8}  {}",
@@ -601,7 +631,11 @@ async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqAction) -> anyho
             None => bail!("no dead letter {id}"),
         },
         DlqAction::Replay { id, all, force } => {
-            let ids = if all { queue.dlq_ids().await? } else { id.into_iter().collect() };
+            let ids = if all {
+                queue.dlq_ids().await?
+            } else {
+                id.into_iter().collect()
+            };
             let mut failed = false;
             for id in ids {
                 match queue.dlq_replay(&id, force).await? {
@@ -653,7 +687,10 @@ async fn queue(settings: &Settings, secrets: &Secrets, action: QueueAction) -> a
                 }
                 if !stats.pending_entries.is_empty() {
                     println!();
-                    println!("{:<24} {:<40} {:>10} {:>10}", "pending entry", "consumer", "idle (s)", "deliveries");
+                    println!(
+                        "{:<24} {:<40} {:>10} {:>10}",
+                        "pending entry", "consumer", "idle (s)", "deliveries"
+                    );
                     for p in &stats.pending_entries {
                         println!(
                             "{:<24} {:<40} {:>10.1} {:>10}",

@@ -99,7 +99,10 @@ async fn readyz(State(health): State<Health>) -> Response {
     let redis = matches!(tokio::time::timeout(within(2), health.queue.ping()).await, Ok(Ok(())));
     let actors = health.pipeline.is_healthy();
     // Not a reason to be unready (the queue works), but a risk the operator must see.
-    let persistence = tokio::time::timeout(within(2), health.queue.persistence()).await.ok().flatten();
+    let persistence = tokio::time::timeout(within(2), health.queue.persistence())
+        .await
+        .ok()
+        .flatten();
     record_persistence(persistence.as_ref());
     let body = serde_json::json!({
         "database": database,
@@ -108,7 +111,11 @@ async fn readyz(State(health): State<Health>) -> Response {
         "redis_persistence": persistence,
         "warnings": persistence.as_ref().and_then(|p| p.warning()).into_iter().collect::<Vec<_>>(),
     });
-    let status = if database && redis && actors { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database && redis && actors {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 

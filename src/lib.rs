@@ -14,12 +14,12 @@
 //! - [`http`]: health checks and Prometheus metrics.
 //! - [`telemetry`]: logs and OpenTelemetry traces.
 
-pub mod settings;
-pub mod sources;
-pub mod startup;
 pub mod http;
 pub mod preview;
 pub mod queue;
 pub mod redact;
+pub mod settings;
+pub mod sources;
+pub mod startup;
 pub mod store;
 pub mod telemetry;

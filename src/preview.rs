@@ -94,7 +94,10 @@ pub async fn preview(
                     characteristics: item.characteristics,
                 });
             }
-            for r in rejections.into_iter().take(shown.saturating_sub(preview.rejections.len())) {
+            for r in rejections
+                .into_iter()
+                .take(shown.saturating_sub(preview.rejections.len()))
+            {
                 preview.rejections.push(RejectionPreview {
                     row: r.row.map(|n| n.0),
                     error_type: r.reason.as_str(),
@@ -131,7 +134,10 @@ impl Preview {
         use std::fmt::Write;
         let mut out = String::new();
         for table in &self.tables {
-            let sheet = table.sheet.as_deref().map_or(String::new(), |s| format!("sheet {s:?}, "));
+            let sheet = table
+                .sheet
+                .as_deref()
+                .map_or(String::new(), |s| format!("sheet {s:?}, "));
             let header = match table.header_rows {
                 Some((a, b)) if a == b => format!("header row {a}"),
                 Some((a, b)) => format!("header rows {a}-{b}"),

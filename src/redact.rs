@@ -123,7 +123,10 @@ mod tests {
         );
         assert_eq!(url("https://example.com/p.csv"), "https://example.com/p.csv");
         assert_eq!(url("redis://pw@redis:6379"), "redis://***@redis:6379");
-        assert_eq!(url("postgres://u:p@db/x?password=y"), "postgres://u:***@db/x?password=***");
+        assert_eq!(
+            url("postgres://u:p@db/x?password=y"),
+            "postgres://u:***@db/x?password=***"
+        );
         assert_eq!(url("not a url"), "not a url");
     }
 

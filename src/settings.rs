@@ -167,10 +167,7 @@ pub enum SettingsError {
     #[error("configuration: {0}")]
     Invalid(String),
     #[error("{name} is not set; export it, e.g. {name}={example}")]
-    MissingSecret {
-        name: &'static str,
-        example: &'static str,
-    },
+    MissingSecret { name: &'static str, example: &'static str },
 }
 
 impl From<config::ConfigError> for SettingsError {
@@ -190,8 +187,7 @@ impl Settings {
         file: Option<&Path>,
         env: Option<std::collections::HashMap<String, String>>,
     ) -> Result<Self, SettingsError> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path.to_path_buf()).required(true));
         }
@@ -434,7 +430,9 @@ mod tests {
         assert_eq!(s.http.bind, "0.0.0.0:9000");
         assert_eq!(s.pipeline.parsers["csv"], 3);
         assert_eq!(s.google_sheets.api_base_url, "http://127.0.0.1:1");
-        let one = [("INTAKE__RETRY__DELAYS_MS".to_owned(), "50".to_owned())].into_iter().collect();
+        let one = [("INTAKE__RETRY__DELAYS_MS".to_owned(), "50".to_owned())]
+            .into_iter()
+            .collect();
         assert_eq!(Settings::load_with_env(None, Some(one)).unwrap().retry.delays_ms, [50]);
     }
 

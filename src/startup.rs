@@ -79,7 +79,9 @@ impl Worker {
         match persistence.as_ref().map(|p| (p, p.warning())) {
             Some((_, Some(warning))) => tracing::warn!("{warning}"),
             Some((p, None)) => tracing::info!(appendfsync = %p.appendfsync, "redis keeps an append-only file"),
-            None => tracing::warn!("redis does not say whether it persists (CONFIG GET is not allowed); make sure it runs with --appendonly yes"),
+            None => tracing::warn!(
+                "redis does not say whether it persists (CONFIG GET is not allowed); make sure it runs with --appendonly yes"
+            ),
         }
         let ports = ports(settings, pool.clone(), decoders)?;
         let pipeline = Pipeline::start(

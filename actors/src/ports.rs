@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AttemptError, FailureClass, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure,
-    TaskMessage, TaskMeta, TaskResult, TaskStatus,
+    AttemptError, FailureClass, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure, TaskMessage,
+    TaskMeta, TaskResult, TaskStatus,
 };
 use crate::pipeline::flow::Credit;
 use crate::table::TableSink;
@@ -118,12 +118,7 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Acknowledges a finished task and publishes its result.
     async fn complete(&self, id: &DeliveryId, result: &TaskResult) -> Result<(), PortError>;
     /// Acknowledges this delivery and schedules `message` (its retry_count already raised) for `due`.
-    async fn retry_later(
-        &self,
-        id: &DeliveryId,
-        message: &TaskMessage,
-        due: DateTime<Utc>,
-    ) -> Result<(), PortError>;
+    async fn retry_later(&self, id: &DeliveryId, message: &TaskMessage, due: DateTime<Utc>) -> Result<(), PortError>;
     /// Acknowledges the delivery (if any) and files the dead letter, publishing the failure.
     async fn dead_letter(
         &self,
@@ -185,12 +180,7 @@ pub enum StartDecision {
 #[async_trait]
 pub trait Staging: Send {
     /// Stages valid items and rejected rows. The credit is released once they are written.
-    async fn stage(
-        &mut self,
-        items: Vec<Item>,
-        rejections: Vec<Rejection>,
-        credit: Credit,
-    ) -> Result<(), PortError>;
+    async fn stage(&mut self, items: Vec<Item>, rejections: Vec<Rejection>, credit: Credit) -> Result<(), PortError>;
     /// Applies everything staged in one transaction and records the task as completed.
     async fn commit(self: Box<Self>, summary: ParseSummary) -> Result<TaskResult, PortError>;
 }
@@ -206,11 +196,7 @@ pub struct ParseSummary {
 #[async_trait]
 pub trait Catalog: Send + Sync + 'static {
     /// Records the start of an attempt and decides whether it should run.
-    async fn start_task(
-        &self,
-        task: &TaskMeta,
-        fingerprint: &Fingerprint,
-    ) -> Result<StartDecision, PortError>;
+    async fn start_task(&self, task: &TaskMeta, fingerprint: &Fingerprint) -> Result<StartDecision, PortError>;
     /// Opens the staging area for a task's rows.
     async fn open_staging(&self, task: &TaskMeta) -> Result<Box<dyn Staging>, PortError>;
     /// Records a failed attempt (retry scheduled or dead-lettered) on the task record, with
@@ -286,7 +272,12 @@ impl FetchedSource {
     /// Fails (transiently: the next attempt reads the new file whole) when the file was
     /// replaced or rewritten since it was fingerprinted.
     pub fn verify_unchanged(&self) -> Result<(), DecodeError> {
-        let SourceContent::File(LocalFile { path, stamp: Some(stamp), .. }) = &self.content else {
+        let SourceContent::File(LocalFile {
+            path,
+            stamp: Some(stamp),
+            ..
+        }) = &self.content
+        else {
             return Ok(());
         };
         match FileStamp::of(path) {
@@ -332,9 +323,7 @@ impl DecodeError {
     pub fn into_failure(self) -> TaskFailure {
         match &self {
             DecodeError::Io(_) => TaskFailure::transient(self.to_string()),
-            DecodeError::Format(_) | DecodeError::Unusable(_) => {
-                TaskFailure::permanent(self.to_string())
-            }
+            DecodeError::Format(_) | DecodeError::Unusable(_) => TaskFailure::permanent(self.to_string()),
         }
     }
 }
@@ -362,8 +351,7 @@ impl DecoderRegistry {
     }
 
     pub fn register(&mut self, parser_type: ParserType, decoder: impl Decoder) -> &mut Self {
-        self.decoders
-            .insert(parser_type, std::sync::Arc::new(decoder));
+        self.decoders.insert(parser_type, std::sync::Arc::new(decoder));
         self
     }
 

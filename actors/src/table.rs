@@ -110,7 +110,10 @@ pub enum TableEvent {
     },
     Row(RawRow),
     /// A table deliberately not read (a hidden sheet, say), and why.
-    Skipped { name: String, reason: String },
+    Skipped {
+        name: String,
+        reason: String,
+    },
 }
 
 /// Receives a decoder's events; `Break` asks the decoder to stop early (preview, say).

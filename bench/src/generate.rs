@@ -6,16 +6,62 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 const BRANDS: &[&str] = &[
-    "Bosch", "Makita", "DeWalt", "Stanley", "Kraftool", "Zubr", "Metabo", "Hilti", "Ryobi", "Einhell",
-    "Milwaukee", "Festool", "Knipex", "Wera", "Gedore", "Bahco", "Fiskars", "Irwin", "Tramontina", "Matrix",
+    "Bosch",
+    "Makita",
+    "DeWalt",
+    "Stanley",
+    "Kraftool",
+    "Zubr",
+    "Metabo",
+    "Hilti",
+    "Ryobi",
+    "Einhell",
+    "Milwaukee",
+    "Festool",
+    "Knipex",
+    "Wera",
+    "Gedore",
+    "Bahco",
+    "Fiskars",
+    "Irwin",
+    "Tramontina",
+    "Matrix",
 ];
 const KINDS: &[&str] = &[
-    "cordless drill", "hammer", "screwdriver set", "angle grinder", "tape measure", "spirit level",
-    "hex key set", "utility knife", "drill bit set", "wrench", "pliers", "circular saw", "jigsaw",
-    "sander", "heat gun", "clamp", "chisel set", "socket set", "multimeter", "ladder",
+    "cordless drill",
+    "hammer",
+    "screwdriver set",
+    "angle grinder",
+    "tape measure",
+    "spirit level",
+    "hex key set",
+    "utility knife",
+    "drill bit set",
+    "wrench",
+    "pliers",
+    "circular saw",
+    "jigsaw",
+    "sander",
+    "heat gun",
+    "clamp",
+    "chisel set",
+    "socket set",
+    "multimeter",
+    "ladder",
 ];
-const COLORS: &[&str] = &["red", "black", "yellow", "blue", "green", "orange", "grey", "white", "silver", "teal"];
-const MATERIALS: &[&str] = &["steel", "aluminium", "plastic", "chrome vanadium", "HSS", "rubber", "fibreglass", "wood"];
+const COLORS: &[&str] = &[
+    "red", "black", "yellow", "blue", "green", "orange", "grey", "white", "silver", "teal",
+];
+const MATERIALS: &[&str] = &[
+    "steel",
+    "aluminium",
+    "plastic",
+    "chrome vanadium",
+    "HSS",
+    "rubber",
+    "fibreglass",
+    "wood",
+];
 const COUNTRIES: &[&str] = &["DE", "JP", "US", "CN", "PL", "IT", "SE", "CH", "TW", "RU", "BY", "CZ"];
 
 /// A small fast deterministic generator (xorshift64*).
@@ -72,7 +118,16 @@ pub fn rows(count: usize, changed_per_100: usize) -> impl Iterator<Item = Row> {
     })
 }
 
-pub const HEADER: [&str; 8] = ["SKU", "Name", "Price", "Brand", "Color", "Material", "Weight (kg)", "Country"];
+pub const HEADER: [&str; 8] = [
+    "SKU",
+    "Name",
+    "Price",
+    "Brand",
+    "Color",
+    "Material",
+    "Weight (kg)",
+    "Country",
+];
 
 pub fn write_csv(path: &Path, count: usize, changed_per_100: usize) -> std::io::Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);

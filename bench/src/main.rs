@@ -18,9 +18,7 @@ use clap::Parser;
 use intake::queue::RedisQueue;
 use intake::settings::{SecretUrl, Settings};
 use intake::store::MIGRATOR;
-use intake_actors::domain::{
-    ParserType, SourceConfig, SupplierName, TaskId, TaskMessage, TaskResult, TaskStatus,
-};
+use intake_actors::domain::{ParserType, SourceConfig, SupplierName, TaskId, TaskMessage, TaskResult, TaskStatus};
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
@@ -67,10 +65,14 @@ impl Env {
 
     /// An empty, migrated database.
     async fn fresh_database(&self) -> anyhow::Result<PgConnection> {
-        let mut admin = PgConnection::connect(&self.server).await.context("connecting to DATABASE_URL")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")))
-            .execute(&mut admin)
-            .await?;
+        let mut admin = PgConnection::connect(&self.server)
+            .await
+            .context("connecting to DATABASE_URL")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
             .execute(&mut admin)
             .await?;
@@ -80,7 +82,9 @@ impl Env {
     }
 
     fn settings(&self) -> anyhow::Result<Settings> {
-        let env = [("INTAKE__QUEUE__KEY_PREFIX".to_owned(), PREFIX.to_owned())].into_iter().collect();
+        let env = [("INTAKE__QUEUE__KEY_PREFIX".to_owned(), PREFIX.to_owned())]
+            .into_iter()
+            .collect();
         Ok(Settings::load_with_env(None, Some(env))?)
     }
 
@@ -151,7 +155,9 @@ impl Worker {
         let id = task.to_string();
         let mut phases = serde_json::Map::new();
         for line in self.log_text().lines().filter(|l| l.contains(&id)) {
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
             if let Some(fields) = entry["fields"].as_object() {
                 for (k, v) in fields {
                     if k.ends_with("_ms") {
@@ -166,7 +172,9 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -207,9 +215,11 @@ async fn run(queue: &RedisQueue, message: &TaskMessage) -> anyhow::Result<(TaskR
 }
 
 async fn wal_lsn(db: &mut PgConnection) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
-        .fetch_one(db)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+            .fetch_one(db)
+            .await?,
+    )
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -288,7 +298,10 @@ async fn size(env: &Env, rows: usize, xlsx: bool) -> anyhow::Result<SizeReport> 
     report.first_load_rows_per_s = result.counts.rows_seen as f64 / seconds;
     report.first_load_ratio = report.first_load_rows_per_s / report.copy_rows_per_s;
     report.first_load_phases = worker.phases(first.task_id);
-    eprintln!("  intake first load: {:.0} rows/s ({:.2}×)", report.first_load_rows_per_s, report.first_load_ratio);
+    eprintln!(
+        "  intake first load: {:.0} rows/s ({:.2}×)",
+        report.first_load_rows_per_s, report.first_load_ratio
+    );
 
     let wal = wal_lsn(&mut db).await?;
     let second = message("Bench", "csv", &v2, false)?;
@@ -299,7 +312,10 @@ async fn size(env: &Env, rows: usize, xlsx: bool) -> anyhow::Result<SizeReport> 
     report.reingest_price_changes = result.counts.price_changes;
     report.reingest_phases = worker.phases(second.task_id);
     report.csv_peak_rss_mb = worker.peak_rss_mb();
-    eprintln!("  intake re-ingest: {:.0} rows/s ({:.2}×)", report.reingest_rows_per_s, report.reingest_ratio);
+    eprintln!(
+        "  intake re-ingest: {:.0} rows/s ({:.2}×)",
+        report.reingest_rows_per_s, report.reingest_ratio
+    );
     drop(worker);
 
     if xlsx {
@@ -373,7 +389,10 @@ async fn stream(env: &Env, tasks: usize) -> anyhow::Result<f64> {
         queue.enqueue(m).await?;
     }
     for m in &messages {
-        let result = queue.wait_result(m.task_id, Duration::from_secs(600)).await?.context("no result")?;
+        let result = queue
+            .wait_result(m.task_id, Duration::from_secs(600))
+            .await?
+            .context("no result")?;
         anyhow::ensure!(result.status == TaskStatus::Completed, "{result:?}");
     }
     Ok(tasks as f64 / started.elapsed().as_secs_f64())
@@ -383,11 +402,20 @@ fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     format!("{cores} cores ({cpu}), {:.0} GiB memory", mem_kb as f64 / 1_048_576.0)
 }
@@ -427,7 +455,9 @@ async fn main() -> anyhow::Result<()> {
 
     println!("intake benchmark — {} — {}", report.date, report.machine);
     println!();
-    println!("| rows | plain COPY rows/s | first load rows/s | ratio | re-ingest rows/s | ratio | WAL first/re-ingest MB | peak RSS MB | xlsx rows/s | xlsx peak RSS MB |");
+    println!(
+        "| rows | plain COPY rows/s | first load rows/s | ratio | re-ingest rows/s | ratio | WAL first/re-ingest MB | peak RSS MB | xlsx rows/s | xlsx peak RSS MB |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for s in &report.sizes {
         println!(
@@ -456,7 +486,10 @@ async fn main() -> anyhow::Result<()> {
             "{} small tasks, enqueue → start: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             report.latency_tasks, report.start_latency_ms_p50, report.start_latency_ms_p99, report.start_latency_ms_max
         );
-        println!("{} tasks of 100 rows at once: {:.0} tasks/s", args.tasks, report.stream_tasks_per_s);
+        println!(
+            "{} tasks of 100 rows at once: {:.0} tasks/s",
+            args.tasks, report.stream_tasks_per_s
+        );
     }
     if !report.takeover_s.is_empty() {
         println!();

@@ -17,7 +17,10 @@ pub async fn takeover(env: &Env, runs: usize) -> anyhow::Result<Vec<f64>> {
         env.fresh_database().await?;
         let queue = env.queue().await?;
         // Slow enough that the task is still running when its worker dies.
-        let mut doomed = env.worker_with(&format!("doomed-{run}"), &[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "5000")])?;
+        let mut doomed = env.worker_with(
+            &format!("doomed-{run}"),
+            &[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "5000")],
+        )?;
         let task = message("Takeover", "csv", &list, true)?;
         queue.enqueue(&task).await?;
         wait_for(|| doomed.log_text().contains("task received"), "the task to start")?;

@@ -24,9 +24,7 @@ use fred::prelude::*;
 use fred::types::Expiration;
 use fred::types::config::ReconnectPolicy;
 use intake_actors::domain::{AttemptError, TaskId, TaskMessage, TaskResult};
-use intake_actors::ports::{
-    DeadLetter, Delivery, DeliveryId, PendingEntry, PortError, QueueStats, TaskQueue,
-};
+use intake_actors::ports::{DeadLetter, Delivery, DeliveryId, PendingEntry, PortError, QueueStats, TaskQueue};
 
 use crate::redact;
 use crate::settings::{QueueSettings, RedisSettings, SecretUrl};
@@ -147,9 +145,7 @@ fn redis_error(context: &str, e: &fred::error::Error) -> PortError {
         | ErrorKind::Cluster
         | ErrorKind::Routing
         | ErrorKind::Unknown => PortError::transient(message),
-        _ if e.details().contains("LOADING") || e.details().contains("BUSY") => {
-            PortError::transient(message)
-        }
+        _ if e.details().contains("LOADING") || e.details().contains("BUSY") => PortError::transient(message),
         _ => PortError::permanent(message),
     }
 }
@@ -168,11 +164,7 @@ pub struct RedisQueue {
 
 impl RedisQueue {
     /// Connects, retrying in the background for as long as Redis is away.
-    pub async fn connect(
-        url: &SecretUrl,
-        queue: &QueueSettings,
-        redis: &RedisSettings,
-    ) -> Result<Self, PortError> {
+    pub async fn connect(url: &SecretUrl, queue: &QueueSettings, redis: &RedisSettings) -> Result<Self, PortError> {
         let config = Config::from_url(url.expose())
             .map_err(|e| PortError::permanent(format!("REDIS_URL {}: {e}", url.redacted())))?;
         let connect_timeout = Duration::from_millis(redis.connect_timeout_ms);
@@ -256,8 +248,8 @@ impl RedisQueue {
 
     /// Adds a task to the stream; returns its entry id.
     pub async fn enqueue(&self, message: &TaskMessage) -> Result<DeliveryId, PortError> {
-        let payload = serde_json::to_string(message)
-            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+        let payload =
+            serde_json::to_string(message).map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
         self.enqueue_raw(&payload).await
     }
 
@@ -272,11 +264,7 @@ impl RedisQueue {
     }
 
     /// Waits up to `timeout` for the final result of a task.
-    pub async fn wait_result(
-        &self,
-        task: TaskId,
-        timeout: Duration,
-    ) -> Result<Option<TaskResult>, PortError> {
+    pub async fn wait_result(&self, task: TaskId, timeout: Duration) -> Result<Option<TaskResult>, PortError> {
         let key = self.keys.result(&task.to_string());
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -293,8 +281,8 @@ impl RedisQueue {
                 Err(e) => return Err(redis_error("wait", &e)),
             };
             if let Some((_, json)) = popped {
-                let result = serde_json::from_str(&json)
-                    .map_err(|e| PortError::permanent(format!("unreadable result: {e}")))?;
+                let result =
+                    serde_json::from_str(&json).map_err(|e| PortError::permanent(format!("unreadable result: {e}")))?;
                 // Leave it for anyone else waiting.
                 let _: Value = self
                     .client
@@ -341,8 +329,7 @@ impl RedisQueue {
             .await
             .map_err(|e| redis_error("dlq", &e))?;
         json.map(|j| {
-            serde_json::from_str(&j)
-                .map_err(|e| PortError::permanent(format!("unreadable dead letter {id}: {e}")))
+            serde_json::from_str(&j).map_err(|e| PortError::permanent(format!("unreadable dead letter {id}: {e}")))
         })
         .transpose()
     }
@@ -373,8 +360,8 @@ impl RedisQueue {
         message.retry_count = 0;
         message.expires_at = None;
         message.force |= force;
-        let payload = serde_json::to_string(&message)
-            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+        let payload =
+            serde_json::to_string(&message).map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
         let replayed = self
             .eval(
                 scripts::REPLAY,
@@ -412,18 +399,11 @@ impl RedisQueue {
     pub async fn delete_all(&self) -> Result<(), PortError> {
         let keys: Vec<String> = self
             .client
-            .custom(
-                fred::cmd!("KEYS"),
-                vec![self.keys.pattern()],
-            )
+            .custom(fred::cmd!("KEYS"), vec![self.keys.pattern()])
             .await
             .map_err(|e| redis_error("cleanup", &e))?;
         if !keys.is_empty() {
-            let _: Value = self
-                .client
-                .del(keys)
-                .await
-                .map_err(|e| redis_error("cleanup", &e))?;
+            let _: Value = self.client.del(keys).await.map_err(|e| redis_error("cleanup", &e))?;
         }
         Ok(())
     }
@@ -432,11 +412,7 @@ impl RedisQueue {
     /// `None` when the server does not say (CONFIG may be renamed or forbidden).
     pub async fn persistence(&self) -> Option<Persistence> {
         let get = |name: &'static str| async move {
-            let reply: Value = self
-                .client
-                .custom(fred::cmd!("CONFIG"), vec!["GET", name])
-                .await
-                .ok()?;
+            let reply: Value = self.client.custom(fred::cmd!("CONFIG"), vec!["GET", name]).await.ok()?;
             let pairs = match reply {
                 Value::Map(map) => map.inner().into_values().collect::<Vec<_>>(),
                 other => other.into_array().into_iter().skip(1).collect(),
@@ -473,10 +449,7 @@ impl RedisQueue {
     }
 
     async fn deliveries_of(&self, id: &str) -> u32 {
-        let pending: Result<Value, _> = self
-            .client
-            .xpending(self.keys.tasks(), &self.group, (id, id, 1))
-            .await;
+        let pending: Result<Value, _> = self.client.xpending(self.keys.tasks(), &self.group, (id, id, 1)).await;
         pending
             .ok()
             .and_then(|v| v.into_array().into_iter().next())
@@ -632,7 +605,11 @@ impl TaskQueue for RedisQueue {
             .map_err(|e| PortError::permanent(format!("encoding the result: {e}")))?;
         self.eval(
             scripts::COMPLETE,
-            vec![self.keys.tasks(), self.keys.result(&result.task_id.to_string()), self.keys.counters()],
+            vec![
+                self.keys.tasks(),
+                self.keys.result(&result.task_id.to_string()),
+                self.keys.counters(),
+            ],
             vec![
                 self.group.clone(),
                 id.0.clone(),
@@ -645,14 +622,9 @@ impl TaskQueue for RedisQueue {
         .map(|_| ())
     }
 
-    async fn retry_later(
-        &self,
-        id: &DeliveryId,
-        message: &TaskMessage,
-        due: DateTime<Utc>,
-    ) -> Result<(), PortError> {
-        let payload = serde_json::to_string(message)
-            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+    async fn retry_later(&self, id: &DeliveryId, message: &TaskMessage, due: DateTime<Utc>) -> Result<(), PortError> {
+        let payload =
+            serde_json::to_string(message).map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
         self.eval(
             scripts::RETRY_LATER,
             vec![self.keys.tasks(), self.keys.retry_due(), self.keys.retry_payload()],
@@ -818,11 +790,7 @@ impl TaskQueue for RedisQueue {
                 })
             })
             .collect();
-        let summary: Value = match self
-            .client
-            .xpending(self.keys.tasks(), &self.group, ())
-            .await
-        {
+        let summary: Value = match self.client.xpending(self.keys.tasks(), &self.group, ()).await {
             Ok(v) => v,
             Err(e) if e.details().contains("NOGROUP") => Value::Array(vec![Value::Integer(0)]),
             Err(e) => return Err(err(e)),

@@ -211,7 +211,12 @@ impl GoogleSheets {
                             "Google Sheets API answered {status} for spreadsheet {id}: {message}"
                         )));
                     }
-                    tracing::warn!(spreadsheet = id, status = status.as_u16(), retry_in_ms = wait.as_millis() as u64, "Google Sheets API is busy; waiting");
+                    tracing::warn!(
+                        spreadsheet = id,
+                        status = status.as_u16(),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "Google Sheets API is busy; waiting"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 403 => {
@@ -262,7 +267,9 @@ impl GoogleSheets {
                 let found = spreadsheet
                     .sheets
                     .iter()
-                    .find(|s| s.properties.title == *name || s.properties.title.trim().eq_ignore_ascii_case(name.trim()))
+                    .find(|s| {
+                        s.properties.title == *name || s.properties.title.trim().eq_ignore_ascii_case(name.trim())
+                    })
                     .or_else(|| {
                         name.trim()
                             .parse::<usize>()
@@ -272,7 +279,8 @@ impl GoogleSheets {
                 match found {
                     Some(sheet) => vec![sheet],
                     None => {
-                        let titles: Vec<&str> = spreadsheet.sheets.iter().map(|s| s.properties.title.as_str()).collect();
+                        let titles: Vec<&str> =
+                            spreadsheet.sheets.iter().map(|s| s.properties.title.as_str()).collect();
                         return Err(TaskFailure::permanent(format!(
                             "no sheet {name:?} in spreadsheet {id} (sheets: {})",
                             titles.join(", ")
@@ -299,7 +307,12 @@ impl GoogleSheets {
                 .sheets
                 .iter()
                 .filter(|s| s.properties.hidden)
-                .map(|s| (s.properties.title.clone(), "the sheet is hidden (name it with `sheet` to read it)".to_owned()))
+                .map(|s| {
+                    (
+                        s.properties.title.clone(),
+                        "the sheet is hidden (name it with `sheet` to read it)".to_owned(),
+                    )
+                })
                 .collect()
         } else {
             Vec::new()

@@ -24,7 +24,10 @@ impl NetworkGuard {
     pub fn new(allowed_hosts: &[String], allowed_networks: &[String]) -> Result<Self, String> {
         let allowed_networks = allowed_networks
             .iter()
-            .map(|n| parse_cidr(n).ok_or_else(|| format!("sources.allowed_networks: {n:?} is not a network like 10.1.0.0/16")))
+            .map(|n| {
+                parse_cidr(n)
+                    .ok_or_else(|| format!("sources.allowed_networks: {n:?} is not a network like 10.1.0.0/16"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             allowed_hosts: allowed_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
@@ -67,8 +70,7 @@ impl NetworkGuard {
 }
 
 /// The one answer for an address a task may not reach.
-pub const REFUSED: &str =
-    "the address is loopback, private, link-local or otherwise not public; queued tasks may not download from it (sources.allowed_networks)";
+pub const REFUSED: &str = "the address is loopback, private, link-local or otherwise not public; queued tasks may not download from it (sources.allowed_networks)";
 
 /// Resolves names for downloads, keeping only the addresses the guard permits.
 pub struct GuardedResolver(pub Arc<NetworkGuard>);
@@ -99,7 +101,12 @@ fn is_public(ip: IpAddr) -> bool {
             }
             let s = v6.segments();
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                return is_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+                return is_public_v4(Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ));
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
@@ -144,11 +151,19 @@ fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
 fn contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
     match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(bits))
+            };
             u32::from(n) & mask == u32::from(i) & mask
         }
         (IpAddr::V6(n), IpAddr::V6(i)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(bits))
+            };
             u128::from(n) & mask == u128::from(i) & mask
         }
         _ => false,
@@ -167,8 +182,19 @@ mod tests {
     fn internal_addresses_are_refused() {
         let guard = NetworkGuard::default();
         for denied in [
-            "127.0.0.1", "10.0.0.5", "172.16.3.4", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "::",
+            "127.0.0.1",
+            "10.0.0.5",
+            "172.16.3.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "::",
         ] {
             assert!(!guard.permits(ip(denied)), "{denied} must be refused");
         }
@@ -179,7 +205,11 @@ mod tests {
 
     #[test]
     fn operators_may_open_networks_and_list_hosts() {
-        let guard = NetworkGuard::new(&["files.example.com".into()], &["127.0.0.0/8".into(), "fd00::/8".into()]).unwrap();
+        let guard = NetworkGuard::new(
+            &["files.example.com".into()],
+            &["127.0.0.0/8".into(), "fd00::/8".into()],
+        )
+        .unwrap();
         assert!(guard.permits(ip("127.0.0.2")));
         assert!(guard.permits(ip("fd12::1")));
         assert!(!guard.permits(ip("10.0.0.1")));

@@ -55,7 +55,10 @@ impl Sources {
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 let previous = attempt.previous().last().cloned();
                 let from_scheme = previous.as_ref().map(|u| u.scheme().to_owned());
-                let from_host = previous.as_ref().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                let from_host = previous
+                    .as_ref()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
                 let to_host = attempt.url().host_str().unwrap_or_default().to_owned();
                 if attempt.previous().len() >= 5 {
                     attempt.error("too many redirects")
@@ -107,7 +110,9 @@ impl Sources {
         if task.origin == Origin::Queue && !self.is_allowed(&resolved).await {
             return Err(denied());
         }
-        let meta = tokio::fs::metadata(&resolved).await.map_err(|e| io_failure(&path, &e))?;
+        let meta = tokio::fs::metadata(&resolved)
+            .await
+            .map_err(|e| io_failure(&path, &e))?;
         if !meta.is_file() {
             return Err(TaskFailure::permanent(format!("{} is not a file", path.display())));
         }
@@ -154,8 +159,8 @@ impl Sources {
     }
 
     async fn download(&self, url: &str, task: &TaskMeta) -> Result<FetchedSource, TaskFailure> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| TaskFailure::permanent(format!("invalid source url {url:?}: {e}")))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| TaskFailure::permanent(format!("invalid source url {url:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(TaskFailure::permanent(format!(
                 "source url scheme {:?} is not allowed (http or https)",
@@ -189,7 +194,10 @@ impl Sources {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
-                .map_or_else(|| "nowhere".to_owned(), |l| crate::redact::text(&l.chars().take(200).collect::<String>()));
+                .map_or_else(
+                    || "nowhere".to_owned(),
+                    |l| crate::redact::text(&l.chars().take(200).collect::<String>()),
+                );
             return Err(TaskFailure::permanent(format!(
                 "downloading {shown}: redirected to {target}; a redirect to another scheme or host is refused"
             )));
@@ -294,9 +302,7 @@ fn io_failure(path: &Path, e: &std::io::Error) -> TaskFailure {
     use std::io::ErrorKind;
     match e.kind() {
         ErrorKind::NotFound => TaskFailure::permanent(format!("source not found: {}", path.display())),
-        ErrorKind::PermissionDenied => {
-            TaskFailure::permanent(format!("access denied: {}", path.display()))
-        }
+        ErrorKind::PermissionDenied => TaskFailure::permanent(format!("access denied: {}", path.display())),
         _ => TaskFailure::transient(format!("reading {}: {e}", path.display())),
     }
 }
@@ -348,4 +354,3 @@ pub fn fingerprint_bytes(bytes: &[u8], task: &TaskMeta) -> Fingerprint {
 fn tempfile_path() -> PathBuf {
     std::env::temp_dir().join(format!("intake-{}.download", uuid::Uuid::new_v4().simple()))
 }
-

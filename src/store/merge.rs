@@ -42,8 +42,10 @@ pub(super) async fn merge(
     .fetch_one(&mut **tx)
     .await
     .map_err(db)?;
-    if matches!(status.as_deref(), Some("completed" | "skipped_duplicate" | "superseded"))
-        && let Some(record) = tasks::find(&mut **tx, task.task_id).await.map_err(db)?
+    if matches!(
+        status.as_deref(),
+        Some("completed" | "skipped_duplicate" | "superseded")
+    ) && let Some(record) = tasks::find(&mut **tx, task.task_id).await.map_err(db)?
     {
         return Ok(record.to_result());
     }
@@ -98,7 +100,12 @@ pub(super) async fn merge(
     // a list with no valid row at all is more likely broken than empty.
     let whole = !task.source.reads_part();
     let disappeared = if !first_load && whole && stored > 0 {
-        sqlx::query(DISAPPEARED).bind(supplier).execute(&mut **tx).await.map_err(db)?.rows_affected()
+        sqlx::query(DISAPPEARED)
+            .bind(supplier)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
     } else {
         0
     };
@@ -131,7 +138,9 @@ pub(super) async fn merge(
         notes.push("a part of the source was read: items it does not list were not marked unavailable".into());
     }
     if duplicates > 0 {
-        notes.push(format!("{duplicates} rows repeated an SKU; the last occurrence of each was kept"));
+        notes.push(format!(
+            "{duplicates} rows repeated an SKU; the last occurrence of each was kept"
+        ));
     }
     complete(tx, task, supplier, &counts, &notes).await?;
 
@@ -192,7 +201,6 @@ async fn complete(
     .map_err(|e| classify(&e))?;
     Ok(())
 }
-
 
 /// A supplier's first list: every item is new, with its first price.
 /// Returns (stored, created, updated, price history rows).

@@ -62,9 +62,8 @@ pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
 /// Parses the URL (an error names no password) and builds a pool that connects on first use,
 /// so a worker started before its database waits for it instead of exiting.
 pub fn pool(url: &SecretUrl, settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url.expose()).map_err(|e| {
-        sqlx::Error::Configuration(format!("DATABASE_URL {}: {e}", url.redacted()).into())
-    })?;
+    let options = PgConnectOptions::from_str(url.expose())
+        .map_err(|e| sqlx::Error::Configuration(format!("DATABASE_URL {}: {e}", url.redacted()).into()))?;
     let options = options.application_name("intake");
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections.max(2))
@@ -122,11 +121,7 @@ impl PgCatalog {
 
 #[async_trait]
 impl Catalog for PgCatalog {
-    async fn start_task(
-        &self,
-        task: &TaskMeta,
-        fingerprint: &Fingerprint,
-    ) -> Result<StartDecision, PortError> {
+    async fn start_task(&self, task: &TaskMeta, fingerprint: &Fingerprint) -> Result<StartDecision, PortError> {
         tasks::start(&self.pool, task, fingerprint)
             .await
             .map_err(|e| classify(&e))

@@ -27,8 +27,14 @@ pub enum RolesError {
 fn valid(name: &str) -> Result<(), RolesError> {
     let ok = name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok { Ok(()) } else { Err(RolesError::Name(name.to_owned())) }
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(RolesError::Name(name.to_owned()))
+    }
 }
 
 /// Runs a statement that PostgreSQL builds itself with `format(%I, %L)`, so names and
@@ -106,8 +112,18 @@ pub async fn create(pool: &PgPool, roles: &Roles) -> Result<(), RolesError> {
     // The worker: connect, stage rows in temporary tables, read and write rows.
     run(pool, "GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I", &[db, w]).await?;
     run(pool, "GRANT USAGE ON SCHEMA public TO %I", &[w]).await?;
-    run(pool, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I", &[w]).await?;
-    run(pool, "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I", &[w]).await?;
+    run(
+        pool,
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I",
+        &[w],
+    )
+    .await?;
+    run(
+        pool,
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I",
+        &[w],
+    )
+    .await?;
     // …and on every table the migrator creates later.
     run(
         pool,
@@ -153,7 +169,10 @@ mod scram {
                 block[..key.len()].copy_from_slice(key);
             }
             let padded = |pad: u8| Sha256::new_with_prefix(block.map(|b| b ^ pad));
-            Self { inner: padded(0x36), outer: padded(0x5c) }
+            Self {
+                inner: padded(0x36),
+                outer: padded(0x5c),
+            }
         }
 
         fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
@@ -205,16 +224,25 @@ mod scram {
         fn hmac_matches_rfc_4231() {
             // Test case 2, and test case 6, whose key is longer than a block.
             let mac = Hmac::new(b"Jefe").mac(&[b"what do ya want ", b"for nothing?"]);
-            assert_eq!(hex(&mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+            assert_eq!(
+                hex(&mac),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            );
             let mac = Hmac::new(&[0xaa; 131]).mac(&[b"Test Using Larger Than Block-Size Key - Hash Key First"]);
-            assert_eq!(hex(&mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+            assert_eq!(
+                hex(&mac),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+            );
         }
 
         #[test]
         fn pbkdf2_matches_rfc_7914() {
             // Section 11, first 32 bytes of the first vector.
             let key = pbkdf2(b"passwd", b"salt", 1);
-            assert_eq!(hex(&key), "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc");
+            assert_eq!(
+                hex(&key),
+                "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+            );
         }
 
         #[test]
@@ -259,7 +287,11 @@ mod tests {
         assert_eq!(template, "ALTER ROLE %I LOGIN PASSWORD %L");
         assert_eq!(args[0], "intake_worker");
         assert_eq!(args[1], scram::verifier(b"w-secret", &fixed, 4096));
-        assert!(args[1].starts_with("SCRAM-SHA-256$4096:BwcHBwcHBwcHBwcHBwcHBw==$"), "{}", args[1]);
+        assert!(
+            args[1].starts_with("SCRAM-SHA-256$4096:BwcHBwcHBwcHBwcHBwcHBw==$"),
+            "{}",
+            args[1]
+        );
         for sent in std::iter::once(template).chain(args.iter().map(String::as_str)) {
             assert!(!sent.contains("w-secret"), "{sent}");
         }
@@ -271,7 +303,10 @@ mod tests {
     fn passwords_that_sasl_prep_could_change_are_refused() {
         for password in ["pässwörd", "a\u{a0}b", "nul\0"] {
             let refused = set_password("intake_worker", password, &[0; scram::SALT_LEN]).unwrap_err();
-            assert!(matches!(refused, RolesError::Password(ref role) if role == "intake_worker"), "{refused}");
+            assert!(
+                matches!(refused, RolesError::Password(ref role) if role == "intake_worker"),
+                "{refused}"
+            );
             assert!(!refused.to_string().contains(password), "{refused}");
         }
     }

@@ -32,7 +32,6 @@ use super::classify;
 use super::copy_text::{STAGE_COLUMNS, encode};
 use super::merge::merge;
 
-
 enum Command {
     Rows {
         items: Vec<Item>,
@@ -62,9 +61,11 @@ impl PgStaging {
         // Wait until the transaction is open, so a database that is down fails the task right here.
         match ready.await {
             Ok(()) => Ok(staging),
-            Err(_) => Err(staging.end().await.err().unwrap_or_else(|| {
-                PortError::transient("staging ended before it started")
-            })),
+            Err(_) => Err(staging
+                .end()
+                .await
+                .err()
+                .unwrap_or_else(|| PortError::transient("staging ended before it started"))),
         }
     }
 
@@ -82,12 +83,7 @@ impl PgStaging {
 
 #[async_trait]
 impl Staging for PgStaging {
-    async fn stage(
-        &mut self,
-        items: Vec<Item>,
-        rejections: Vec<Rejection>,
-        credit: Credit,
-    ) -> Result<(), PortError> {
+    async fn stage(&mut self, items: Vec<Item>, rejections: Vec<Rejection>, credit: Credit) -> Result<(), PortError> {
         let rows = Command::Rows {
             items,
             rejections,
@@ -150,7 +146,11 @@ async fn session(
     let mut first: Option<(Vec<Item>, Vec<Rejection>)> = None;
     let second = loop {
         match commands.recv().await {
-            Some(Command::Rows { items, rejections, credit }) => {
+            Some(Command::Rows {
+                items,
+                rejections,
+                credit,
+            }) => {
                 note(&items, &rejections);
                 drop(credit);
                 match first {
@@ -178,15 +178,23 @@ async fn session(
             let mut buffers = (Vec::with_capacity(1 << 20), Vec::with_capacity(1024));
             let sending = Instant::now();
             for (items, rejections) in first.take().into_iter().chain([second]) {
-                send_chunk(&mut copy, &mut buffers, items, rejections).await.map_err(db)?;
+                send_chunk(&mut copy, &mut buffers, items, rejections)
+                    .await
+                    .map_err(db)?;
             }
             staging += sending.elapsed();
             loop {
                 match commands.recv().await {
-                    Some(Command::Rows { items, rejections, credit }) => {
+                    Some(Command::Rows {
+                        items,
+                        rejections,
+                        credit,
+                    }) => {
                         note(&items, &rejections);
                         let sending = Instant::now();
-                        send_chunk(&mut copy, &mut buffers, items, rejections).await.map_err(db)?;
+                        send_chunk(&mut copy, &mut buffers, items, rejections)
+                            .await
+                            .map_err(db)?;
                         staging += sending.elapsed();
                         drop(credit);
                     }

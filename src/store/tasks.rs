@@ -79,10 +79,7 @@ impl TaskRecord {
 }
 
 /// Reads a task record.
-pub async fn find<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    task: TaskId,
-) -> Result<Option<TaskRecord>, sqlx::Error> {
+pub async fn find<'e>(executor: impl sqlx::PgExecutor<'e>, task: TaskId) -> Result<Option<TaskRecord>, sqlx::Error> {
     let sql = format!("SELECT {RECORD_COLUMNS} FROM task_runs WHERE task_id = $1");
     sqlx::query_as::<_, TaskRecord>(sqlx::AssertSqlSafe(sql))
         .bind(task.as_uuid())
@@ -110,11 +107,7 @@ pub async fn supplier_id(conn: &mut PgConnection, name: &SupplierName) -> Result
 }
 
 /// Records the start of an attempt and decides whether it runs.
-pub async fn start(
-    pool: &PgPool,
-    task: &TaskMeta,
-    fingerprint: &Fingerprint,
-) -> Result<StartDecision, sqlx::Error> {
+pub async fn start(pool: &PgPool, task: &TaskMeta, fingerprint: &Fingerprint) -> Result<StartDecision, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let supplier = supplier_id(&mut tx, &task.supplier_name).await?;
 

@@ -14,14 +14,20 @@ fn stderr_of(output: &std::process::Output) -> String {
 async fn a_worker_process_completes_a_task_and_exits_zero_on_sigterm() {
     let env = TestEnv::new().await;
     let mut worker = env.spawn_worker_process(&[]);
-    let message = env.message("Acme", "csv", &env.csv("p.csv", "SKU,Name,Price\nA,Hammer,1\nB,Saw,2\n"));
+    let message = env.message(
+        "Acme",
+        "csv",
+        &env.csv("p.csv", "SKU,Name,Price\nA,Hammer,1\nB,Saw,2\n"),
+    );
     env.enqueue(&message).await;
     let result = env.result(message.task_id, Duration::from_secs(60)).await;
     assert_eq!(result.status, TaskStatus::Completed, "{}", worker.log());
     assert_eq!(result.counts.rows_stored, 2);
 
     worker.signal("TERM");
-    let status = worker.wait_exit(Duration::from_secs(20)).expect("the worker exits after SIGTERM");
+    let status = worker
+        .wait_exit(Duration::from_secs(20))
+        .expect("the worker exits after SIGTERM");
     assert!(status.success(), "exit status {status:?}; log:\n{}", worker.log());
 }
 
@@ -33,7 +39,17 @@ async fn enqueue_wait_prints_the_result_and_exits_nonzero_when_the_task_fails() 
 
     let ok = env
         .command()
-        .args(["enqueue", "--supplier", "Acme", "--parser", "csv", "--wait", "--timeout", "60s", "--source"])
+        .args([
+            "enqueue",
+            "--supplier",
+            "Acme",
+            "--parser",
+            "csv",
+            "--wait",
+            "--timeout",
+            "60s",
+            "--source",
+        ])
         .arg(&path)
         .output()
         .unwrap();
@@ -46,13 +62,26 @@ async fn enqueue_wait_prints_the_result_and_exits_nonzero_when_the_task_fails() 
 
     let missing = env
         .command()
-        .args(["enqueue", "--supplier", "Acme", "--parser", "csv", "--wait", "--timeout", "60s", "--source"])
+        .args([
+            "enqueue",
+            "--supplier",
+            "Acme",
+            "--parser",
+            "csv",
+            "--wait",
+            "--timeout",
+            "60s",
+            "--source",
+        ])
         .arg(env.dir.0.join("absent.csv"))
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(3), "{}", stderr_of(&missing));
     let stdout = String::from_utf8_lossy(&missing.stdout);
-    assert!(stdout.contains("dead_lettered") && stdout.contains("source not found"), "{stdout}");
+    assert!(
+        stdout.contains("dead_lettered") && stdout.contains("source not found"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +90,15 @@ async fn user_errors_print_one_line_and_exit_nonzero() {
 
     let missing = env
         .command()
-        .args(["ingest", "--supplier", "Acme", "--parser", "csv", "--source", "/nonexistent/prices.csv"])
+        .args([
+            "ingest",
+            "--supplier",
+            "Acme",
+            "--parser",
+            "csv",
+            "--source",
+            "/nonexistent/prices.csv",
+        ])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(3));
@@ -83,11 +120,25 @@ async fn user_errors_print_one_line_and_exit_nonzero() {
 
     let unknown_field = env
         .command()
-        .args(["enqueue", "--supplier", "Acme", "--parser", "csv", "--source", "x.csv", "--map", "colour=B"])
+        .args([
+            "enqueue",
+            "--supplier",
+            "Acme",
+            "--parser",
+            "csv",
+            "--source",
+            "x.csv",
+            "--map",
+            "colour=B",
+        ])
         .output()
         .unwrap();
     assert_eq!(unknown_field.status.code(), Some(1));
-    assert!(stderr_of(&unknown_field).contains("unknown field \"colour\""), "{}", stderr_of(&unknown_field));
+    assert!(
+        stderr_of(&unknown_field).contains("unknown field \"colour\""),
+        "{}",
+        stderr_of(&unknown_field)
+    );
 
     let bad_flag = env.command().args(["worker", "--no-such-flag"]).output().unwrap();
     assert_eq!(bad_flag.status.code(), Some(2));

@@ -14,7 +14,11 @@ const WAIT: Duration = Duration::from_secs(60);
 /// A list of `rows` items where every 100th row has no price.
 fn big_list(rows: usize) -> String {
     price_list(rows, |i| {
-        let price = if i % 100 == 99 { String::new() } else { format!("{}.{:02}", i % 5000, i % 100) };
+        let price = if i % 100 == 99 {
+            String::new()
+        } else {
+            format!("{}.{:02}", i % 5000, i % 100)
+        };
         (format!("SKU-{i:07}"), format!("Item number {i}"), price)
     })
 }
@@ -24,15 +28,27 @@ async fn assert_applied_once(env: &TestEnv, message: &TaskMessage, rows: usize) 
     let rejected = rows / 100;
     let stored = (rows - rejected) as i64;
     assert_eq!(env.db.count("SELECT count(*) FROM supplier_items").await, stored);
-    assert_eq!(env.db.count("SELECT count(*) FROM price_history").await, stored, "no duplicate price history");
-    assert_eq!(env.db.count("SELECT count(*) FROM parsing_logs").await, rejected as i64, "each rejection logged once");
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM price_history").await,
+        stored,
+        "no duplicate price history"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM parsing_logs").await,
+        rejected as i64,
+        "each rejection logged once"
+    );
     let (status, rows_stored): (String, i64) =
         sqlx::query_as("SELECT status::text, rows_stored FROM task_runs WHERE task_id = $1")
             .bind(message.task_id.as_uuid())
             .fetch_one(&env.db.pool)
             .await
             .unwrap();
-    assert_eq!((status.as_str(), rows_stored), ("completed", stored), "a complete task record");
+    assert_eq!(
+        (status.as_str(), rows_stored),
+        ("completed", stored),
+        "a complete task record"
+    );
 }
 
 /// Whether the task has started (its record says running).
@@ -48,11 +64,13 @@ async fn running(env: &TestEnv, message: &TaskMessage) -> bool {
 
 /// What the database is doing for this test right now.
 async fn active_queries(env: &TestEnv) -> Vec<String> {
-    sqlx::query_scalar("SELECT query FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()")
-        .bind(&env.db.name)
-        .fetch_all(&env.db.pool)
-        .await
-        .unwrap_or_default()
+    sqlx::query_scalar(
+        "SELECT query FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()",
+    )
+    .bind(&env.db.name)
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -76,15 +94,22 @@ async fn kill_worker_at(point: KillPoint) {
     let task = message.task_id.as_uuid();
     eventually(WAIT, &format!("the worker to reach {point:?}"), || async {
         let reached = match point {
-            KillPoint::Staging => active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_stage")),
-            KillPoint::Merging => active_queries(&env).await.iter().any(|q| q.contains("INSERT INTO supplier_items")),
+            KillPoint::Staging => active_queries(&env)
+                .await
+                .iter()
+                .any(|q| q.starts_with("COPY intake_stage")),
+            KillPoint::Merging => active_queries(&env)
+                .await
+                .iter()
+                .any(|q| q.contains("INSERT INTO supplier_items")),
             KillPoint::Committed => {
-                let status: Option<String> = sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1")
-                    .bind(task)
-                    .fetch_optional(&env.db.pool)
-                    .await
-                    .ok()
-                    .flatten();
+                let status: Option<String> =
+                    sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1")
+                        .bind(task)
+                        .fetch_optional(&env.db.pool)
+                        .await
+                        .ok()
+                        .flatten();
                 status.as_deref() == Some("completed")
             }
         };
@@ -103,7 +128,11 @@ async fn kill_worker_at(point: KillPoint) {
     let result = env.result_or_log(message.task_id, WAIT, || second.log()).await;
     assert_eq!(result.status, TaskStatus::Completed, "log:\n{}", second.log());
     assert_applied_once(&env, &message, ROWS).await;
-    assert_eq!(TaskQueue::stats(&env.queue).await.unwrap().pending, 0, "nothing left in progress");
+    assert_eq!(
+        TaskQueue::stats(&env.queue).await.unwrap().pending,
+        0,
+        "nothing left in progress"
+    );
 }
 
 #[tokio::test]
@@ -146,7 +175,10 @@ async fn a_slow_database_slows_the_parser_instead_of_filling_memory() {
     let started = Instant::now();
     env.enqueue(&large).await;
     assert_eq!(env.result(large.task_id, WAIT).await.status, TaskStatus::Completed);
-    assert!(started.elapsed() >= Duration::from_secs(3), "the throttle held the task back");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the throttle held the task back"
+    );
     let after_large = peak_rss(worker.pid()).expect("worker rss");
 
     // 350,000 more rows. Held in memory they would take at least 8 cells × 40 bytes each,
@@ -170,13 +202,19 @@ async fn sigterm_hands_back_an_unfinished_task_and_exits_zero() {
     let message = env.message("Acme", "csv", &env.csv("big.csv", &big_list(ROWS)));
     let mut worker = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "10000")]);
     env.enqueue(&message).await;
-    eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
+    eventually(WAIT, "the task to start", || async {
+        running(&env, &message).await.then_some(())
+    })
+    .await;
 
     let signalled = Instant::now();
     worker.signal("TERM");
     let status = worker.wait_exit(Duration::from_secs(15)).expect("the worker exits");
     assert!(status.success(), "exit status {status:?}\n{}", worker.log());
-    assert!(signalled.elapsed() < Duration::from_secs(10), "it exits soon after the grace period");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "it exits soon after the grace period"
+    );
 
     let stats = TaskQueue::stats(&env.queue).await.unwrap();
     assert_eq!((stats.waiting, stats.pending), (1, 0), "the task is back in the queue");
@@ -193,7 +231,10 @@ async fn sigterm_lets_a_task_finish_within_the_grace_period() {
     let message = env.message("Acme", "csv", &env.csv("list.csv", &big_list(20_000)));
     let mut worker = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "10000")]);
     env.enqueue(&message).await;
-    eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
+    eventually(WAIT, "the task to start", || async {
+        running(&env, &message).await.then_some(())
+    })
+    .await;
     worker.signal("TERM");
     let status = worker.wait_exit(Duration::from_secs(40)).expect("the worker exits");
     assert!(status.success(), "{}", worker.log());
@@ -225,7 +266,12 @@ async fn a_long_task_is_not_stolen_from_a_live_worker() {
 async fn the_database_goes_away_mid_task_and_the_task_completes_when_it_returns() {
     const ROWS: usize = 50_000;
     let pg = PrivatePostgres::start();
-    let env = TestEnv::on(pg.url("postgres"), crate::helpers::redis_url(), &[("INTAKE__RETRY__DELAYS_MS", "300")]).await;
+    let env = TestEnv::on(
+        pg.url("postgres"),
+        crate::helpers::redis_url(),
+        &[("INTAKE__RETRY__DELAYS_MS", "300")],
+    )
+    .await;
     // One retry only: an outage that burned retries would dead-letter the task.
     let mut message = env.message("Acme", "csv", &env.csv("big.csv", &big_list(ROWS)));
     message.max_retries = 1;
@@ -233,11 +279,17 @@ async fn the_database_goes_away_mid_task_and_the_task_completes_when_it_returns(
     second.max_retries = 1;
     let worker = env.spawn_worker_process(&[]);
     env.enqueue(&message).await;
-    eventually(WAIT, "the task to start", || async { running(&env, &message).await.then_some(()) }).await;
+    eventually(WAIT, "the task to start", || async {
+        running(&env, &message).await.then_some(())
+    })
+    .await;
 
     pg.stop();
     eventually(WAIT, "the worker to notice the outage", || async {
-        worker.log().contains("taking no tasks until the database answers again").then_some(())
+        worker
+            .log()
+            .contains("taking no tasks until the database answers again")
+            .then_some(())
     })
     .await;
     // Queued while the worker waits: it must not start it until the database is back.
@@ -261,7 +313,11 @@ async fn the_database_goes_away_mid_task_and_the_task_completes_when_it_returns(
         .fetch_one(&env.db.pool)
         .await
         .unwrap();
-    assert_eq!(errors.as_array().map(Vec::len), Some(1), "the failure of the outage is on the record: {errors}");
+    assert_eq!(
+        errors.as_array().map(Vec::len),
+        Some(1),
+        "the failure of the outage is on the record: {errors}"
+    );
     assert_eq!(TaskQueue::stats(&env.queue).await.unwrap().dead_letters, 0);
     let log = worker.log();
     assert!(log.contains("taking tasks again"), "{log}");
@@ -272,7 +328,14 @@ async fn assert_applied_once_for_supplier(env: &TestEnv, message: &TaskMessage, 
     let rejected = rows / 100;
     let stored = (rows - rejected) as i64;
     let supplier = format!("(SELECT id FROM suppliers WHERE name = '{}')", message.supplier_name);
-    assert_eq!(env.db.count(&format!("SELECT count(*) FROM supplier_items WHERE supplier_id = {supplier}")).await, stored);
+    assert_eq!(
+        env.db
+            .count(&format!(
+                "SELECT count(*) FROM supplier_items WHERE supplier_id = {supplier}"
+            ))
+            .await,
+        stored
+    );
     assert_eq!(
         env.db
             .count(&format!(
@@ -317,7 +380,13 @@ async fn a_committed_task_delivered_again_is_acknowledged_and_changes_nothing() 
         (stats.waiting == 0 && stats.pending == 0).then_some(())
     })
     .await;
-    assert_eq!(env.result(racing.task_id, WAIT).await.status, TaskStatus::Completed, "{}\n{}", a.log(), b.log());
+    assert_eq!(
+        env.result(racing.task_id, WAIT).await.status,
+        TaskStatus::Completed,
+        "{}\n{}",
+        a.log(),
+        b.log()
+    );
     assert_applied_once_for_supplier(&env, &racing, 20_000).await;
 }
 
@@ -334,7 +403,9 @@ async fn redis_del(env: &TestEnv, key: &str) {
         .await
         .unwrap();
     let command = format!("*2\r\n$3\r\nDEL\r\n${}\r\n{key}\r\n", key.len());
-    tokio::io::AsyncWriteExt::write_all(&mut stream, command.as_bytes()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, command.as_bytes())
+        .await
+        .unwrap();
     let mut reply = [0u8; 16];
     let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut reply).await;
 }
@@ -352,7 +423,11 @@ async fn a_task_that_kills_every_worker_that_runs_it_is_dead_lettered_after_max_
     for delivery in 1..=2 {
         let worker = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "10000")]);
         eventually(WAIT, &format!("delivery {delivery} to be staging"), || async {
-            active_queries(&env).await.iter().any(|q| q.starts_with("COPY intake_stage")).then_some(())
+            active_queries(&env)
+                .await
+                .iter()
+                .any(|q| q.starts_with("COPY intake_stage"))
+                .then_some(())
         })
         .await;
         worker.signal("KILL");
@@ -365,7 +440,14 @@ async fn a_task_that_kills_every_worker_that_runs_it_is_dead_lettered_after_max_
     let last = env.spawn_worker_process(&[]);
     let result = env.result_or_log(message.task_id, WAIT, || last.log()).await;
     assert_eq!(result.status, TaskStatus::DeadLettered);
-    assert!(result.error.as_deref().unwrap_or_default().contains("delivered 3 times"), "{result:?}");
+    assert!(
+        result
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("delivered 3 times"),
+        "{result:?}"
+    );
     assert_eq!(env.db.count("SELECT count(*) FROM supplier_items").await, 0);
 }
 
@@ -385,7 +467,13 @@ async fn queued_and_scheduled_tasks_survive_a_redis_restart() {
 
     // With no worker: two queued tasks and one retry scheduled a second from now.
     let queued: Vec<TaskMessage> = (0..2)
-        .map(|i| env.message(&format!("S{i}"), "csv", &env.csv(&format!("q{i}.csv"), "SKU,Name,Price\nA,Saw,2\n")))
+        .map(|i| {
+            env.message(
+                &format!("S{i}"),
+                "csv",
+                &env.csv(&format!("q{i}.csv"), "SKU,Name,Price\nA,Saw,2\n"),
+            )
+        })
         .collect();
     for m in &queued {
         env.enqueue(m).await;
@@ -399,7 +487,10 @@ async fn queued_and_scheduled_tasks_survive_a_redis_restart() {
         assert!(Instant::now() < deadline, "the three tasks are delivered");
         deliveries.extend(env.queue.fetch(3, Duration::from_millis(200)).await.unwrap());
     }
-    let last = deliveries.iter().find(|d| d.payload.contains(&scheduled.task_id.to_string())).unwrap();
+    let last = deliveries
+        .iter()
+        .find(|d| d.payload.contains(&scheduled.task_id.to_string()))
+        .unwrap();
     for d in deliveries.iter().filter(|d| d.id != last.id) {
         env.queue.hand_back(&d.id, &d.payload).await.unwrap();
     }
@@ -407,7 +498,10 @@ async fn queued_and_scheduled_tasks_survive_a_redis_restart() {
     env.queue.retry_later(&last.id, &scheduled, due).await.unwrap();
 
     let worker = env.spawn_worker_process(&[("INTAKE__WORKER__TASKS_IN_FLIGHT", "1")]);
-    eventually(WAIT, "the worker to start", || async { worker.log().contains("worker started").then_some(()) }).await;
+    eventually(WAIT, "the worker to start", || async {
+        worker.log().contains("worker started").then_some(())
+    })
+    .await;
     redis.kill();
     // Down until the worker has seen it go, however long that takes on a busy machine.
     eventually(WAIT, "the worker to notice Redis is gone", || async {
@@ -421,8 +515,13 @@ async fn queued_and_scheduled_tasks_survive_a_redis_restart() {
         assert_eq!(r.status, TaskStatus::Completed, "{}", worker.log());
     }
     let log = worker.log();
-    let warnings = log.lines().filter(|l| l.contains("redis unavailable") || l.contains("redis connection lost")).count();
-    assert!(warnings <= 20, "one line per backoff step, not a flood: {warnings} lines");
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("redis unavailable") || l.contains("redis connection lost"))
+        .count();
+    assert!(
+        warnings <= 20,
+        "one line per backoff step, not a flood: {warnings} lines"
+    );
     assert!(log.contains("redis reachable again"), "the recovery is logged:\n{log}");
 }
-

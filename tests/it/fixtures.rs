@@ -94,11 +94,7 @@ fn write_all(dir: &Path) {
         "multiline.csv",
         "Code|Description|Price\n\"X-1\"|\"Bolt M6,\nzinc plated\"|0.15\nX-2|Nut M6|0.05\n",
     );
-    csv(
-        dir,
-        "no_price.csv",
-        "SKU,Name,Color\nN1,Widget,red\nN2,Gadget,blue\n",
-    );
+    csv(dir, "no_price.csv", "SKU,Name,Color\nN1,Widget,red\nN2,Gadget,blue\n");
 
     // Read as a careful person would (each class of the issue, one fixture).
     csv(
@@ -178,18 +174,8 @@ fn write_all(dir: &Path) {
                         X::Text("Ценовая группа"),
                         X::Text("Цена"),
                     ],
-                    vec![
-                        X::Text("WT-1"),
-                        X::Text("Молоток"),
-                        X::Text("PG1"),
-                        X::Num(350.0),
-                    ],
-                    vec![
-                        X::Text("WT-2"),
-                        X::Text("Клещи"),
-                        X::Text("PG2"),
-                        X::Num(410.0),
-                    ],
+                    vec![X::Text("WT-1"), X::Text("Молоток"), X::Text("PG1"), X::Num(350.0)],
+                    vec![X::Text("WT-2"), X::Text("Клещи"), X::Text("PG2"), X::Num(410.0)],
                 ],
                 merged: vec![],
             },
@@ -229,13 +215,7 @@ fn write_all(dir: &Path) {
                 X::Text("Цена"),
                 X::Empty,
             ],
-            vec![
-                X::Empty,
-                X::Empty,
-                X::Empty,
-                X::Text("Розница"),
-                X::Text("Опт"),
-            ],
+            vec![X::Empty, X::Empty, X::Empty, X::Text("Розница"), X::Text("Опт")],
             vec![
                 X::Text("00123"),
                 X::Text("Болт М6"),
@@ -260,10 +240,7 @@ fn write_all(dir: &Path) {
         ],
         merged: vec!["D2:E2", "A2:A3", "B2:B3"],
     };
-    write(
-        &dir.join("merged_header.xlsx"),
-        std::slice::from_ref(&merged),
-    );
+    write(&dir.join("merged_header.xlsx"), std::slice::from_ref(&merged));
     let full = std::fs::read(dir.join("merged_header.xlsx")).unwrap();
     std::fs::write(dir.join("truncated.xlsx"), &full[..full.len() / 2]).unwrap();
     write(
@@ -314,11 +291,7 @@ fn fixtures() -> Vec<Fixture> {
             file: "categories_bom.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![
-                (Sku, "SKU"),
-                (Name, "Product name"),
-                (Price, "Unit price"),
-            ]],
+            mapping: vec![vec![(Sku, "SKU"), (Name, "Product name"), (Price, "Unit price")]],
             expect: Expect::Stored(4, 0),
         },
         Fixture {
@@ -339,11 +312,7 @@ fn fixtures() -> Vec<Fixture> {
             file: "headerless.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![
-                (Sku, "column A"),
-                (Name, "column B"),
-                (Price, "column C"),
-            ]],
+            mapping: vec![vec![(Sku, "column A"), (Name, "column B"), (Price, "column C")]],
             expect: Expect::Stored(4, 0),
         },
         Fixture {
@@ -414,11 +383,7 @@ fn fixtures() -> Vec<Fixture> {
             file: "two_sheets.xlsx",
             parser: "xlsx",
             sheet: Some("Крепёж"),
-            mapping: vec![vec![
-                (Sku, "Артикул"),
-                (Name, "Наименование"),
-                (Price, "Цена"),
-            ]],
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
             expect: Expect::Stored(1, 0),
         },
         Fixture {
@@ -458,11 +423,7 @@ fn fixtures() -> Vec<Fixture> {
             file: "currency_header.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![
-                (Sku, "Артикул"),
-                (Name, "Наименование"),
-                (Price, "€ без ПДВ"),
-            ]],
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "€ без ПДВ")]],
             expect: Expect::Stored(2, 0),
         },
         Fixture {
@@ -502,11 +463,7 @@ fn fixtures() -> Vec<Fixture> {
             file: "equal_headers.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![
-                (Sku, "Артикул"),
-                (Name, "Наименование"),
-                (Price, "Цена"),
-            ]],
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
             expect: Expect::Stored(3, 0),
         },
         Fixture {
@@ -534,11 +491,7 @@ fn fixtures() -> Vec<Fixture> {
             file: "with_terms.xlsx",
             parser: "xlsx",
             sheet: None,
-            mapping: vec![vec![
-                (Sku, "Артикул"),
-                (Name, "Наименование"),
-                (Price, "Цена"),
-            ]],
+            mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
             expect: Expect::Stored(2, 0),
         },
         Fixture {
@@ -571,39 +524,23 @@ async fn every_fixture_maps_and_counts_as_expected() {
         let label = format!("{} (sheet {:?})", fixture.file, fixture.sheet);
 
         let meta = TaskMeta::from_message(message.clone(), Origin::Operator);
-        let preview = intake::preview::preview(
-            sources.clone(),
-            &decoders,
-            env.settings.mapping_options(),
-            &meta,
-            5,
-        )
-        .await;
+        let preview =
+            intake::preview::preview(sources.clone(), &decoders, env.settings.mapping_options(), &meta, 5).await;
         match (&fixture.expect, &preview) {
             (Expect::Fails(why), Err(failure)) => {
-                assert!(
-                    failure.message.contains(why),
-                    "{label}: {}",
-                    failure.message
-                )
+                assert!(failure.message.contains(why), "{label}: {}", failure.message)
             }
             (Expect::Fails(_), Ok(_)) => panic!("{label}: preview should fail"),
             (Expect::Stored(..), Err(failure)) => panic!("{label}: {}", failure.message),
             (Expect::Stored(..), Ok(preview)) => {
-                assert_eq!(
-                    preview.tables.len(),
-                    fixture.mapping.len(),
-                    "{label}: tables read"
-                );
+                assert_eq!(preview.tables.len(), fixture.mapping.len(), "{label}: tables read");
                 for (table, expected) in preview.tables.iter().zip(&fixture.mapping) {
                     for (field, header) in expected {
                         let column = table
                             .columns
                             .iter()
                             .find(|c| c.role == Role::Field(*field))
-                            .unwrap_or_else(|| {
-                                panic!("{label}: no column for {field}: {:?}", table.columns)
-                            });
+                            .unwrap_or_else(|| panic!("{label}: no column for {field}: {:?}", table.columns));
                         assert_eq!(column.header, *header, "{label}: {field}");
                     }
                 }
@@ -620,11 +557,7 @@ async fn every_fixture_maps_and_counts_as_expected() {
                 );
             }
             (Outcome::Failed(failure), Expect::Fails(why)) => {
-                assert!(
-                    failure.message.contains(why),
-                    "{label}: {}",
-                    failure.message
-                );
+                assert!(failure.message.contains(why), "{label}: {}", failure.message);
             }
             (other, _) => panic!("{label}: unexpected outcome {other:?}"),
         }
@@ -647,20 +580,14 @@ async fn every_fixture_maps_and_counts_as_expected() {
     let price = |sku: &'static str| {
         let pool = env.db.pool.clone();
         async move {
-            sqlx::query_scalar::<_, String>(
-                "SELECT current_price::text FROM supplier_items WHERE supplier_sku = $1",
-            )
-            .bind(sku)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
+            sqlx::query_scalar::<_, String>("SELECT current_price::text FROM supplier_items WHERE supplier_sku = $1")
+                .bind(sku)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
         }
     };
-    assert_eq!(
-        price("A-001").await,
-        "1234.50",
-        "Windows-1251 with locale numbers"
-    );
+    assert_eq!(price("A-001").await, "1234.50", "Windows-1251 with locale numbers");
     assert_eq!(price("PT-2").await, "1249.00");
     assert_eq!(value("PT-1", "category").await, "Power tools");
     assert_eq!(value("HT-1", "category").await, "Hand tools");
@@ -677,10 +604,7 @@ async fn every_fixture_maps_and_counts_as_expected() {
     assert_eq!(value("00123", "Цена Розница").await, 12);
     assert_eq!(value("00123", "Поступление").await, "2026-11-04");
     assert_eq!(value("F-1", "sheet").await, "Крепёж");
-    let no_sku = fixtures()
-        .iter()
-        .position(|f| f.file == "no_sku.csv")
-        .unwrap();
+    let no_sku = fixtures().iter().position(|f| f.file == "no_sku.csv").unwrap();
     let derived: Vec<(String, serde_json::Value)> = sqlx::query_as(
         "SELECT i.supplier_sku, i.characteristics -> 'sku_source' FROM supplier_items i \
          JOIN suppliers s ON s.id = i.supplier_id WHERE s.name = $1 AND i.supplier_sku LIKE 'name:%' ORDER BY 1",
@@ -692,11 +616,10 @@ async fn every_fixture_maps_and_counts_as_expected() {
     assert_eq!(derived.len(), 3);
     assert_eq!(derived[1].0, "name:молоток");
     assert_eq!(derived[1].1, "derived_from_name");
-    let multiline: String =
-        sqlx::query_scalar("SELECT name FROM supplier_items WHERE supplier_sku = 'X-1'")
-            .fetch_one(&env.db.pool)
-            .await
-            .unwrap();
+    let multiline: String = sqlx::query_scalar("SELECT name FROM supplier_items WHERE supplier_sku = 'X-1'")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
     assert_eq!(multiline, "Bolt M6,\nzinc plated");
 
     // Each class of "read real price lists as a careful person would".
@@ -706,11 +629,7 @@ async fn every_fixture_maps_and_counts_as_expected() {
         "80784,00 in a secondary price column"
     );
     assert_eq!(value("SP-2", "Retail price").await, 100);
-    assert_eq!(
-        price("TL-1").await,
-        "25.00",
-        "the dealer price, not the stock"
-    );
+    assert_eq!(price("TL-1").await, "25.00", "the dealer price, not the stock");
     assert_eq!(value("TL-1", "availability").await, 10);
     assert_eq!(price("CH-1").await, "12.50");
     let headerless: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
@@ -722,11 +641,7 @@ async fn every_fixture_maps_and_counts_as_expected() {
     .unwrap();
     assert_eq!(
         headerless,
-        [(
-            "name:тостер".to_owned(),
-            "1800.00".to_owned(),
-            serde_json::json!(2100)
-        )]
+        [("name:тостер".to_owned(), "1800.00".to_owned(), serde_json::json!(2100))]
     );
     assert_eq!(
         value("GS-1", "category").await,
@@ -744,15 +659,8 @@ async fn every_fixture_maps_and_counts_as_expected() {
         .count("SELECT count(*) FROM supplier_items WHERE supplier_sku LIKE 'Z-%'")
         .await;
     assert_eq!(right_table, 0, "the table to the right is not read");
-    assert_eq!(
-        value("name:claw hammer", "sku_source").await,
-        "derived_from_name"
-    );
-    assert_eq!(
-        price("00777").await,
-        "5.00",
-        "the text marker is not part of the key"
-    );
+    assert_eq!(value("name:claw hammer", "sku_source").await, "derived_from_name");
+    assert_eq!(price("00777").await, "5.00", "the text marker is not part of the key");
     let variants: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT supplier_sku, name, current_price::text FROM supplier_items WHERE supplier_sku LIKE 'vmug%' ORDER BY 1",
     )
@@ -791,17 +699,11 @@ async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
     );
     let out = env
         .command()
-        .args([
-            "preview", "--parser", "csv", "--json", "--map", "price=D", "--source",
-        ])
+        .args(["preview", "--parser", "csv", "--json", "--map", "price=D", "--source"])
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let preview: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let price = preview["tables"][0]["columns"]
         .as_array()
@@ -809,10 +711,7 @@ async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
         .iter()
         .find(|c| c["role"]["value"] == "price")
         .expect("a price column");
-    assert_eq!(
-        price["header"], "Price",
-        "the manual mapping wins over detection"
-    );
+    assert_eq!(price["header"], "Price", "the manual mapping wins over detection");
     assert_eq!(price["note"], "manual mapping");
     assert_eq!(preview["items"][0]["price"], "2.00");
     assert_eq!(preview["rejections"][0]["error_type"], "price_on_request");
@@ -825,10 +724,7 @@ async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(
-        text.contains("header row 1") && text.contains("→ price"),
-        "{text}"
-    );
+    assert!(text.contains("header row 1") && text.contains("→ price"), "{text}");
     assert_eq!(
         env.db.count("SELECT count(*) FROM task_runs").await,
         0,
@@ -847,10 +743,7 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
             get(|| async { "SKU,Name,Price\nH1,Hammer,12.50\nH2,Saw,\n" }),
         )
         .route("/big.csv", get(move || async move { big }))
-        .route(
-            "/gone.csv",
-            get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }),
-        )
+        .route("/gone.csv", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }))
         .route(
             "/busy.csv",
             get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "later") }),
@@ -892,10 +785,7 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
     let Outcome::Done(result) = env.ingest(by_url("prices.csv")).await else {
         panic!("download failed")
     };
-    assert_eq!(
-        (result.counts.rows_stored, result.counts.rows_rejected),
-        (1, 1)
-    );
+    assert_eq!((result.counts.rows_stored, result.counts.rows_rejected), (1, 1));
     let Outcome::Failed(too_big) = env.ingest(by_url("big.csv")).await else {
         panic!("no size limit")
     };
@@ -904,10 +794,7 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
         "{}",
         too_big.message
     );
-    assert_eq!(
-        too_big.class,
-        intake_actors::domain::FailureClass::Permanent
-    );
+    assert_eq!(too_big.class, intake_actors::domain::FailureClass::Permanent);
     let Outcome::Failed(gone) = env.ingest(by_url("gone.csv")).await else {
         panic!()
     };
@@ -931,11 +818,7 @@ async fn a_list_over_http_is_downloaded_within_its_limits() {
     let Outcome::Failed(escape) = env.ingest(by_url("escape.csv")).await else {
         panic!("followed a redirect to file:")
     };
-    assert!(
-        escape.message.contains("another scheme"),
-        "{}",
-        escape.message
-    );
+    assert!(escape.message.contains("another scheme"), "{}", escape.message);
     assert_eq!(escape.class, intake_actors::domain::FailureClass::Permanent);
     let Outcome::Failed(slow) = env.ingest(by_url("slow.csv")).await else {
         panic!("no timeout")

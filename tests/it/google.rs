@@ -54,7 +54,12 @@ struct Google {
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, code: u16, message: &str, name: &str) -> Response {
@@ -68,7 +73,12 @@ fn error(status: StatusCode, code: u16, message: &str, name: &str) -> Response {
 async fn token(State(google): State<Arc<Google>>, body: Bytes) -> Response {
     let form: HashMap<String, String> = url_pairs(&String::from_utf8_lossy(&body));
     if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
-        return error(StatusCode::BAD_REQUEST, 400, "unsupported_grant_type", "INVALID_ARGUMENT");
+        return error(
+            StatusCode::BAD_REQUEST,
+            400,
+            "unsupported_grant_type",
+            "INVALID_ARGUMENT",
+        );
     }
     let Some(jwt) = form.get("assertion") else {
         return error(StatusCode::BAD_REQUEST, 400, "missing assertion", "INVALID_ARGUMENT");
@@ -128,18 +138,32 @@ async fn spreadsheet(
     google.seen.api_calls.fetch_add(1, Ordering::SeqCst);
     google.seen.paths.lock().unwrap().push(rest.clone());
     if !authorised(&google, &headers) {
-        return error(StatusCode::UNAUTHORIZED, 401, "Request had invalid authentication credentials.", "UNAUTHENTICATED");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            401,
+            "Request had invalid authentication credentials.",
+            "UNAUTHENTICATED",
+        );
     }
     let (id, values) = match rest.strip_suffix("/values:batchGet") {
         Some(id) => (id.to_owned(), true),
         None => (rest.clone(), false),
     };
     match id.as_str() {
-        PRIVATE_ID => return error(StatusCode::FORBIDDEN, 403, "The caller does not have permission", "PERMISSION_DENIED"),
-        BUSY_ID if {
-            google.seen.busy_at.lock().unwrap().push(std::time::Instant::now());
-            google.seen.busy_answered.fetch_add(1, Ordering::SeqCst) == 0
-        } => {
+        PRIVATE_ID => {
+            return error(
+                StatusCode::FORBIDDEN,
+                403,
+                "The caller does not have permission",
+                "PERMISSION_DENIED",
+            );
+        }
+        BUSY_ID
+            if {
+                google.seen.busy_at.lock().unwrap().push(std::time::Instant::now());
+                google.seen.busy_answered.fetch_add(1, Ordering::SeqCst) == 0
+            } =>
+        {
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 429,
@@ -151,20 +175,30 @@ async fn spreadsheet(
             return response;
         }
         SHEET_ID | BUSY_ID => {}
-        _ => return error(StatusCode::NOT_FOUND, 404, "Requested entity was not found.", "NOT_FOUND"),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                404,
+                "Requested entity was not found.",
+                "NOT_FOUND",
+            );
+        }
     }
     if !values {
-        return json(StatusCode::OK, serde_json::json!({
-            "sheets": [
-                {"properties": {"sheetId": 0, "title": "Прайс", "index": 0, "sheetType": "GRID",
-                                "gridProperties": {"rowCount": 1000, "columnCount": 26}},
-                 "merges": [{"sheetId": 0, "startRowIndex": 1, "endRowIndex": 2, "startColumnIndex": 3, "endColumnIndex": 5}]},
-                {"properties": {"sheetId": 7, "title": "Notes", "index": 1, "sheetType": "GRID",
-                                "gridProperties": {"rowCount": 1000, "columnCount": 26}}},
-                {"properties": {"sheetId": 9, "title": "Lookup", "index": 2, "sheetType": "GRID", "hidden": true,
-                                "gridProperties": {"rowCount": 1000, "columnCount": 26}}}
-            ]
-        }));
+        return json(
+            StatusCode::OK,
+            serde_json::json!({
+                "sheets": [
+                    {"properties": {"sheetId": 0, "title": "Прайс", "index": 0, "sheetType": "GRID",
+                                    "gridProperties": {"rowCount": 1000, "columnCount": 26}},
+                     "merges": [{"sheetId": 0, "startRowIndex": 1, "endRowIndex": 2, "startColumnIndex": 3, "endColumnIndex": 5}]},
+                    {"properties": {"sheetId": 7, "title": "Notes", "index": 1, "sheetType": "GRID",
+                                    "gridProperties": {"rowCount": 1000, "columnCount": 26}}},
+                    {"properties": {"sheetId": 9, "title": "Lookup", "index": 2, "sheetType": "GRID", "hidden": true,
+                                    "gridProperties": {"rowCount": 1000, "columnCount": 26}}}
+                ]
+            }),
+        );
     }
     let ranges: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k == "ranges")
@@ -202,7 +236,10 @@ async fn spreadsheet(
             }
         })
         .collect();
-    json(StatusCode::OK, serde_json::json!({"spreadsheetId": id, "valueRanges": value_ranges}))
+    json(
+        StatusCode::OK,
+        serde_json::json!({"spreadsheetId": id, "valueRanges": value_ranges}),
+    )
 }
 
 /// Starts the fake Google and writes a service-account key that points at it.
@@ -212,7 +249,12 @@ async fn fake_google(dir: &std::path::Path) -> (Arc<Google>, SocketAddr, std::pa
     let pem_body = STANDARD.encode(pkcs8.as_ref());
     let pem = format!(
         "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        pem_body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\n")
+        pem_body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -283,17 +325,24 @@ async fn a_shared_sheet_is_read_with_two_api_calls_and_mapped() {
     let result = env.result(message.task_id, Duration::from_secs(60)).await;
 
     assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
-    assert_eq!((result.counts.rows_stored, result.counts.rows_rejected), (3, 2), "{result:?}");
-    assert_eq!(google.seen.api_calls.load(Ordering::SeqCst), 2, "metadata and one batchGet");
+    assert_eq!(
+        (result.counts.rows_stored, result.counts.rows_rejected),
+        (3, 2),
+        "{result:?}"
+    );
+    assert_eq!(
+        google.seen.api_calls.load(Ordering::SeqCst),
+        2,
+        "metadata and one batchGet"
+    );
     assert_eq!(google.seen.tokens.load(Ordering::SeqCst), 1);
     assert_eq!(google.seen.bad_tokens.load(Ordering::SeqCst), 0);
 
-    let (price, characteristics): (String, serde_json::Value) = sqlx::query_as(
-        "SELECT current_price::text, characteristics FROM supplier_items WHERE supplier_sku = '00123'",
-    )
-    .fetch_one(&env.db.pool)
-    .await
-    .unwrap();
+    let (price, characteristics): (String, serde_json::Value) =
+        sqlx::query_as("SELECT current_price::text, characteristics FROM supplier_items WHERE supplier_sku = '00123'")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
     // The wholesale price wins; the retail one is kept; the category row and sheet are noted.
     assert_eq!(price, "380.50");
     assert_eq!(characteristics["Цена Розница"], 450);
@@ -304,7 +353,10 @@ async fn a_shared_sheet_is_read_with_two_api_calls_and_mapped() {
         .fetch_all(&env.db.pool)
         .await
         .unwrap();
-    assert_eq!(reasons, [(9, "price_on_request".to_owned()), (11, "missing_price".to_owned())]);
+    assert_eq!(
+        reasons,
+        [(9, "price_on_request".to_owned()), (11, "missing_price".to_owned())]
+    );
     worker.stop().await;
 }
 
@@ -317,10 +369,17 @@ async fn a_rate_limited_read_waits_as_google_asks_and_succeeds() {
     let result = env.result(message.task_id, Duration::from_secs(60)).await;
     assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
     assert_eq!(result.attempt, 1, "waited within the attempt, as Retry-After said");
-    assert_eq!(google.seen.busy_answered.load(Ordering::SeqCst), 3, "429, then metadata, then values");
+    assert_eq!(
+        google.seen.busy_answered.load(Ordering::SeqCst),
+        3,
+        "429, then metadata, then values"
+    );
     let at = google.seen.busy_at.lock().unwrap().clone();
     let waited = at[1] - at[0];
-    assert!(waited >= Duration::from_secs(3), "Retry-After: 3 was honoured, waited {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(3),
+        "Retry-After: 3 was honoured, waited {waited:?}"
+    );
     worker.stop().await;
 }
 
@@ -355,16 +414,31 @@ async fn hidden_tabs_are_read_only_when_named_and_a_tab_link_reads_that_tab() {
     let result = env.result(whole.task_id, Duration::from_secs(60)).await;
     assert_eq!(result.status, TaskStatus::Completed, "{result:?}");
     assert_eq!(result.counts.rows_stored, 3, "only the visible price list: {result:?}");
-    assert!(result.notes.iter().any(|n| n.contains("Lookup") && n.contains("hidden")), "{:?}", result.notes);
+    assert!(
+        result
+            .notes
+            .iter()
+            .any(|n| n.contains("Lookup") && n.contains("hidden")),
+        "{:?}",
+        result.notes
+    );
     let asked = google.seen.paths.lock().unwrap().clone();
     assert!(!asked.iter().any(|p| p.contains("Lookup")), "{asked:?}");
 
     let named = sheet_message(&env, SHEET_ID, Some("Lookup"));
     env.enqueue(&named).await;
     let result = env.result(named.task_id, Duration::from_secs(60)).await;
-    assert_eq!((result.status, result.counts.rows_stored), (TaskStatus::Completed, 2), "{result:?}");
+    assert_eq!(
+        (result.status, result.counts.rows_stored),
+        (TaskStatus::Completed, 2),
+        "{result:?}"
+    );
 
-    let tab = sheet_message(&env, &format!("https://docs.google.com/spreadsheets/d/{SHEET_ID}/edit#gid=9"), None);
+    let tab = sheet_message(
+        &env,
+        &format!("https://docs.google.com/spreadsheets/d/{SHEET_ID}/edit#gid=9"),
+        None,
+    );
     env.enqueue(&tab).await;
     let result = env.result(tab.task_id, Duration::from_secs(60)).await;
     assert_eq!(result.counts.rows_stored, 2, "the linked tab alone: {result:?}");

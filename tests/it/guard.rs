@@ -27,13 +27,15 @@ async fn server(ip: &str) -> (String, Arc<AtomicUsize>) {
                 axum::response::Redirect::temporary(&format!("http://{target}/internal.csv"))
             }),
         )
-        .layer(axum::middleware::from_fn(move |request, next: axum::middleware::Next| {
-            let counted = counted.clone();
-            async move {
-                counted.fetch_add(1, Ordering::SeqCst);
-                next.run(request).await
-            }
-        }));
+        .layer(axum::middleware::from_fn(
+            move |request, next: axum::middleware::Next| {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    next.run(request).await
+                }
+            },
+        ));
     let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
@@ -61,9 +63,15 @@ async fn internal_addresses_and_redirects_to_them_are_never_reached() {
     let direct = by_url(&env, &format!("http://{internal}/internal.csv"));
     let closed_port = by_url(&env, "http://127.0.0.2:1/internal.csv");
     let metadata = by_url(&env, "http://169.254.169.254/latest/meta-data/");
-    let by_name = by_url(&env, &format!("http://localhost:{}/internal.csv", internal.rsplit(':').next().unwrap()));
+    let by_name = by_url(
+        &env,
+        &format!("http://localhost:{}/internal.csv", internal.rsplit(':').next().unwrap()),
+    );
     let redirected = by_url(&env, &format!("http://{front}/to/{internal}"));
-    let other_host = by_url(&env, &format!("http://{front}/to/localhost:{}", front.rsplit(':').next().unwrap()));
+    let other_host = by_url(
+        &env,
+        &format!("http://{front}/to/localhost:{}", front.rsplit(':').next().unwrap()),
+    );
     for m in [&direct, &closed_port, &metadata, &by_name, &redirected, &other_host] {
         env.enqueue(m).await;
     }
@@ -73,14 +81,26 @@ async fn internal_addresses_and_redirects_to_them_are_never_reached() {
         assert_eq!(r.status, TaskStatus::DeadLettered, "{r:?}");
         reasons.push(r.error.unwrap_or_default());
     }
-    assert_eq!(internal_hits.load(Ordering::SeqCst), 0, "nothing reached the internal server: {reasons:#?}");
-    assert_eq!(front_hits.load(Ordering::SeqCst), 2, "the front server only answered the two redirects");
+    assert_eq!(
+        internal_hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the internal server: {reasons:#?}"
+    );
+    assert_eq!(
+        front_hits.load(Ordering::SeqCst),
+        2,
+        "the front server only answered the two redirects"
+    );
     assert_eq!(env.db.count("SELECT count(*) FROM supplier_items").await, 0);
     // An open port and a closed one get the same answer.
     let strip = |r: &str| r.replace(&internal, "H").replace("127.0.0.2:1", "H");
     assert_eq!(strip(&reasons[0]), strip(&reasons[1]));
     assert!(reasons[0].contains("not public"), "{}", reasons[0]);
-    assert!(reasons[4].contains("not public") || reasons[4].contains("another host"), "{}", reasons[4]);
+    assert!(
+        reasons[4].contains("not public") || reasons[4].contains("another host"),
+        "{}",
+        reasons[4]
+    );
     assert!(reasons[5].contains("another host"), "{}", reasons[5]);
     worker.stop().await;
 }
@@ -95,7 +115,10 @@ async fn the_secrets_of_a_source_url_appear_nowhere_but_where_a_replay_needs_the
     env.enqueue(&message).await;
     let result = env.result_or_log(message.task_id, WAIT, || worker.log()).await;
     assert_eq!(result.status, TaskStatus::DeadLettered);
-    assert!(result.error.as_deref().unwrap_or_default().contains("404"), "{result:?}");
+    assert!(
+        result.error.as_deref().unwrap_or_default().contains("404"),
+        "{result:?}"
+    );
 
     let record: String = sqlx::query_scalar(
         "SELECT concat_ws(' ', source, message::text, error, errors::text, notes::text) FROM task_runs WHERE task_id = $1",
@@ -104,12 +127,20 @@ async fn the_secrets_of_a_source_url_appear_nowhere_but_where_a_replay_needs_the
     .fetch_one(&env.db.pool)
     .await
     .unwrap();
-    assert!(record.contains("token=***"), "the record shows where the secret was: {record}");
-    let logs: String = sqlx::query_scalar("SELECT coalesce(string_agg(error_message || row_data::text, ' '), '') FROM parsing_logs")
-        .fetch_one(&env.db.pool)
-        .await
+    assert!(
+        record.contains("token=***"),
+        "the record shows where the secret was: {record}"
+    );
+    let logs: String =
+        sqlx::query_scalar("SELECT coalesce(string_agg(error_message || row_data::text, ' '), '') FROM parsing_logs")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+    let shown = env
+        .command()
+        .args(["dlq", "show", &message.task_id.to_string()])
+        .output()
         .unwrap();
-    let shown = env.command().args(["dlq", "show", &message.task_id.to_string()]).output().unwrap();
     let listed = env.command().args(["dlq", "list", "--json"]).output().unwrap();
     let letter = env.queue.dlq_show(&message.task_id.to_string()).await.unwrap().unwrap();
     let everything = format!(
@@ -125,14 +156,22 @@ async fn the_secrets_of_a_source_url_appear_nowhere_but_where_a_replay_needs_the
     }
 
     // The replay still has the real URL.
-    let replay = env.command().args(["dlq", "replay", &message.task_id.to_string()]).output().unwrap();
+    let replay = env
+        .command()
+        .args(["dlq", "replay", &message.task_id.to_string()])
+        .output()
+        .unwrap();
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
     let again = eventually(WAIT, "the replayed task to end", || async {
         let letter = env.queue.dlq_show(&message.task_id.to_string()).await.ok()??;
         (letter.errors.len() >= 2).then_some(letter)
     })
     .await;
-    assert!(again.reason.contains("404"), "the replay fetched the same URL: {}", again.reason);
+    assert!(
+        again.reason.contains("404"),
+        "the replay fetched the same URL: {}",
+        again.reason
+    );
 }
 
 #[tokio::test]
@@ -153,20 +192,33 @@ async fn a_path_outside_the_allowed_directories_gets_one_answer_whether_or_not_i
     }
     assert_eq!(reasons[0], reasons[1], "existence must not show");
     assert!(reasons[0].contains("access denied"), "{}", reasons[0]);
-    assert!(env.result(escape.task_id, WAIT).await.error.unwrap_or_default().contains("access denied"));
+    assert!(
+        env.result(escape.task_id, WAIT)
+            .await
+            .error
+            .unwrap_or_default()
+            .contains("access denied")
+    );
     worker.stop().await;
 }
 
 #[tokio::test]
 async fn the_configuration_refuses_to_open_the_whole_filesystem() {
     let refused = |dirs: &str| {
-        let env = [("INTAKE__SOURCES__ALLOWED_DIRS".to_owned(), dirs.to_owned())].into_iter().collect();
-        intake::settings::Settings::load_with_env(None, Some(env)).unwrap_err().to_string()
+        let env = [("INTAKE__SOURCES__ALLOWED_DIRS".to_owned(), dirs.to_owned())]
+            .into_iter()
+            .collect();
+        intake::settings::Settings::load_with_env(None, Some(env))
+            .unwrap_err()
+            .to_string()
     };
     assert!(refused("/").contains("must not allow /"));
     assert!(refused("relative/dir").contains("not an absolute path"));
     let defaults = intake::settings::Settings::load_with_env(None, Some(Default::default())).unwrap();
-    assert!(defaults.sources.allowed_dirs.is_empty(), "nothing is readable by default");
+    assert!(
+        defaults.sources.allowed_dirs.is_empty(),
+        "nothing is readable by default"
+    );
     let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
     assert!(dockerfile.contains("WORKDIR /data") && dockerfile.contains("INTAKE__SOURCES__ALLOWED_DIRS=/data"));
 }
@@ -177,10 +229,16 @@ async fn a_message_with_a_nul_character_is_refused_and_recorded() {
     let worker = env.worker().await;
     let mut message = env.message("Acme", "csv", &env.csv("ok.csv", "SKU,Name,Price\nA,B,1\n"));
     message.source_config.sheet = Some("Sheet\u{0}1".into());
-    env.queue.enqueue_raw(&serde_json::to_string(&message).unwrap()).await.unwrap();
+    env.queue
+        .enqueue_raw(&serde_json::to_string(&message).unwrap())
+        .await
+        .unwrap();
     let result = env.result(message.task_id, WAIT).await;
     assert_eq!(result.status, TaskStatus::DeadLettered);
-    assert!(result.error.as_deref().unwrap_or_default().contains("NUL"), "{result:?}");
+    assert!(
+        result.error.as_deref().unwrap_or_default().contains("NUL"),
+        "{result:?}"
+    );
     let status: String = sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1")
         .bind(message.task_id.as_uuid())
         .fetch_one(&env.db.pool)

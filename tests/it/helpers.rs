@@ -279,11 +279,14 @@ impl TestEnv {
     }
 
     async fn started_worker(&self, decoders: DecoderRegistry) -> Worker {
-        let pool = intake::store::pool(&SecretUrl::new(self.db.url.clone()), &self.settings.database)
-            .expect("pool");
-        let queue = RedisQueue::connect(&SecretUrl::new(self.redis_url.clone()), &self.settings.queue, &self.settings.redis)
-            .await
-            .expect("redis");
+        let pool = intake::store::pool(&SecretUrl::new(self.db.url.clone()), &self.settings.database).expect("pool");
+        let queue = RedisQueue::connect(
+            &SecretUrl::new(self.redis_url.clone()),
+            &self.settings.queue,
+            &self.settings.redis,
+        )
+        .await
+        .expect("redis");
         Worker::start(&self.settings, pool, queue, decoders)
             .await
             .expect("worker starts")
@@ -303,8 +306,7 @@ impl TestEnv {
 
     /// Runs one task in this process without the queue.
     pub async fn ingest(&self, message: TaskMessage) -> Outcome {
-        let pool = intake::store::pool(&SecretUrl::new(self.db.url.clone()), &self.settings.database)
-            .expect("pool");
+        let pool = intake::store::pool(&SecretUrl::new(self.db.url.clone()), &self.settings.database).expect("pool");
         let meta = TaskMeta::from_message(message, Origin::Operator);
         startup::ingest_once(&self.settings, pool, startup::decoders(), meta)
             .await

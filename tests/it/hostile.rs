@@ -50,14 +50,29 @@ fn hostile_files(env: &TestEnv) -> Vec<(&'static str, std::path::PathBuf)> {
     }
     put("empty.xlsx", "xlsx", Vec::new());
     put("text.xlsx", "xlsx", b"SKU,Name,Price\nA,Hammer,1\n".to_vec());
-    put("png.xlsx", "xlsx", [b"\x89PNG\r\n\x1a\n".to_vec(), noise(30, 4000)].concat());
+    put(
+        "png.xlsx",
+        "xlsx",
+        [b"\x89PNG\r\n\x1a\n".to_vec(), noise(30, 4000)].concat(),
+    );
     let workbook = dir.join("whole.xlsx");
     let mut rows = vec![vec![X::Text("SKU"), X::Text("Name"), X::Text("Price")]];
     rows.extend((0..200).map(|i| vec![X::Num(f64::from(i)), X::Text("Item"), X::Num(f64::from(i) + 0.5)]));
-    write(&workbook, &[SheetSpec { name: "Prices", rows, merged: Vec::new() }]);
+    write(
+        &workbook,
+        &[SheetSpec {
+            name: "Prices",
+            rows,
+            merged: Vec::new(),
+        }],
+    );
     let whole = std::fs::read(&workbook).unwrap();
     for (n, cut) in [0.2, 0.5, 0.8, 0.97].into_iter().enumerate() {
-        put(&format!("truncated-{n}.xlsx"), "xlsx", whole[..(whole.len() as f64 * cut) as usize].to_vec());
+        put(
+            &format!("truncated-{n}.xlsx"),
+            "xlsx",
+            whole[..(whole.len() as f64 * cut) as usize].to_vec(),
+        );
     }
     let mut flipped = whole.clone();
     for i in (100..flipped.len()).step_by(97) {
@@ -77,7 +92,13 @@ async fn a_queue_of_hostile_files_fails_each_alone_and_the_worker_stays_up() {
         .collect();
     assert_eq!(hostile.len(), 20);
     let good: Vec<TaskMessage> = (0..5)
-        .map(|i| env.message(&format!("Good {i}"), "csv", &env.csv(&format!("good-{i}.csv"), "SKU,Name,Price\nA,Hammer,1\n")))
+        .map(|i| {
+            env.message(
+                &format!("Good {i}"),
+                "csv",
+                &env.csv(&format!("good-{i}.csv"), "SKU,Name,Price\nA,Hammer,1\n"),
+            )
+        })
         .collect();
     for (i, m) in hostile.iter().enumerate() {
         env.enqueue(m).await;
@@ -92,12 +113,18 @@ async fn a_queue_of_hostile_files_fails_each_alone_and_the_worker_stays_up() {
     for m in &hostile {
         let r = env.result_or_log(m.task_id, WAIT, || worker.log()).await;
         assert_eq!(r.attempt, 1, "a bad file is not worth a retry: {r:?}");
-        assert!(matches!(r.status, TaskStatus::DeadLettered | TaskStatus::Completed), "{r:?}");
+        assert!(
+            matches!(r.status, TaskStatus::DeadLettered | TaskStatus::Completed),
+            "{r:?}"
+        );
         if r.status == TaskStatus::DeadLettered {
             assert!(!r.error.as_deref().unwrap_or_default().is_empty(), "a reason: {r:?}");
         }
     }
-    assert!(worker.child.try_wait().unwrap().is_none(), "the worker is still running");
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker is still running"
+    );
     let log = worker.log();
     assert!(!log.contains("restarting actor"), "no actor restarted:\n{log}");
     assert!(!log.contains("panicked"), "no decoder panicked:\n{log}");
@@ -105,11 +132,20 @@ async fn a_queue_of_hostile_files_fails_each_alone_and_the_worker_stays_up() {
 
 #[tokio::test]
 async fn concurrent_tasks_never_lend_each_other_their_ids_in_the_log() {
-    let env = TestEnv::with(&[("INTAKE__WORKER__TASKS_IN_FLIGHT", "4"), ("INTAKE__PIPELINE__WRITERS", "4")]).await;
-    let worker = env.spawn_worker_process(&[("INTAKE__PIPELINE__PARSERS__CSV", "4"), ("INTAKE__PIPELINE__CHUNK_ROWS", "500")]);
+    let env = TestEnv::with(&[
+        ("INTAKE__WORKER__TASKS_IN_FLIGHT", "4"),
+        ("INTAKE__PIPELINE__WRITERS", "4"),
+    ])
+    .await;
+    let worker = env.spawn_worker_process(&[
+        ("INTAKE__PIPELINE__PARSERS__CSV", "4"),
+        ("INTAKE__PIPELINE__CHUNK_ROWS", "500"),
+    ]);
     let tasks: Vec<TaskMessage> = (0..8)
         .map(|i| {
-            let list = price_list(5_000, |r| (format!("S{i}-{r}"), format!("Item {r}"), format!("{r}.{i}")));
+            let list = price_list(5_000, |r| {
+                (format!("S{i}-{r}"), format!("Item {r}"), format!("{r}.{i}"))
+            });
             env.message(&format!("Supplier {i}"), "csv", &env.csv(&format!("l{i}.csv"), &list))
         })
         .collect();
@@ -122,7 +158,9 @@ async fn concurrent_tasks_never_lend_each_other_their_ids_in_the_log() {
     let log = worker.log();
     let mut checked = 0;
     for line in log.lines() {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         let mut ids = BTreeSet::new();
         collect_task_ids(&value, &mut ids);
         assert!(ids.len() <= 1, "a line names two tasks: {line}");

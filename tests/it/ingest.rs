@@ -25,7 +25,13 @@ async fn catalogue(env: &TestEnv) -> Vec<(String, String, String, serde_json::Va
 #[tokio::test]
 async fn hundred_rows_with_five_missing_prices_store_ninety_five() {
     let env = TestEnv::new().await;
-    let csv = hundred_rows(|i| if i % 20 == 7 { String::new() } else { format!("{}.5", i + 1) });
+    let csv = hundred_rows(|i| {
+        if i % 20 == 7 {
+            String::new()
+        } else {
+            format!("{}.5", i + 1)
+        }
+    });
     let path = env.csv("prices.csv", &csv);
     let worker = env.worker().await;
 
@@ -35,37 +41,42 @@ async fn hundred_rows_with_five_missing_prices_store_ninety_five() {
 
     assert_eq!(result.status, TaskStatus::Completed);
     assert_eq!(
-        (result.counts.rows_seen, result.counts.rows_stored, result.counts.rows_rejected),
+        (
+            result.counts.rows_seen,
+            result.counts.rows_stored,
+            result.counts.rows_rejected
+        ),
         (100, 95, 5)
     );
     assert_eq!(env.db.count("SELECT count(*) FROM supplier_items").await, 95);
     assert_eq!(env.db.count("SELECT count(*) FROM price_history").await, 95);
     assert_eq!(
-        env.db.count("SELECT count(*) FROM parsing_logs WHERE error_type = 'missing_price'").await,
+        env.db
+            .count("SELECT count(*) FROM parsing_logs WHERE error_type = 'missing_price'")
+            .await,
         5
     );
     // Each log row names its line and keeps the row as read (line 1 is the header).
-    let rows: Vec<(i32, serde_json::Value)> = sqlx::query_as(
-        "SELECT row_number, row_data FROM parsing_logs ORDER BY row_number",
-    )
-    .fetch_all(&env.db.pool)
-    .await
-    .unwrap();
+    let rows: Vec<(i32, serde_json::Value)> =
+        sqlx::query_as("SELECT row_number, row_data FROM parsing_logs ORDER BY row_number")
+            .fetch_all(&env.db.pool)
+            .await
+            .unwrap();
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [9, 29, 49, 69, 89]);
     assert_eq!(rows[0].1["SKU"], "SKU-0007");
     // Prices are stored with exactly two decimals.
-    let price: String = sqlx::query_scalar("SELECT current_price::text FROM supplier_items WHERE supplier_sku = 'SKU-0000'")
-        .fetch_one(&env.db.pool)
-        .await
-        .unwrap();
+    let price: String =
+        sqlx::query_scalar("SELECT current_price::text FROM supplier_items WHERE supplier_sku = 'SKU-0000'")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
     assert_eq!(price, "1.50");
-    let record: (String, i64, i64) = sqlx::query_as(
-        "SELECT status::text, rows_stored, rows_rejected FROM task_runs WHERE task_id = $1",
-    )
-    .bind(message.task_id.as_uuid())
-    .fetch_one(&env.db.pool)
-    .await
-    .unwrap();
+    let record: (String, i64, i64) =
+        sqlx::query_as("SELECT status::text, rows_stored, rows_rejected FROM task_runs WHERE task_id = $1")
+            .bind(message.task_id.as_uuid())
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
     assert_eq!(record, ("completed".into(), 95, 5));
     worker.stop().await;
 }
@@ -99,7 +110,11 @@ async fn the_same_file_again_changes_nothing_but_is_recorded() {
     let result = env.result(forced.task_id, WAIT).await;
     assert_eq!(result.status, TaskStatus::Completed);
     assert_eq!(
-        (result.counts.items_created, result.counts.items_updated, result.counts.items_unchanged),
+        (
+            result.counts.items_created,
+            result.counts.items_updated,
+            result.counts.items_unchanged
+        ),
         (0, 0, 100)
     );
     assert_eq!(catalogue(&env).await, before);
@@ -117,12 +132,22 @@ async fn the_same_file_again_changes_nothing_but_is_recorded() {
 async fn ten_changed_prices_add_exactly_ten_price_history_rows() {
     let env = TestEnv::new().await;
     let worker = env.worker().await;
-    let first = env.message("Acme", "csv", &env.csv("v1.csv", &hundred_rows(|i| format!("{}.00", i + 10))));
+    let first = env.message(
+        "Acme",
+        "csv",
+        &env.csv("v1.csv", &hundred_rows(|i| format!("{}.00", i + 10))),
+    );
     env.enqueue(&first).await;
     env.result(first.task_id, WAIT).await;
 
     let changed = |i: usize| i % 10 == 3;
-    let v2 = hundred_rows(|i| if changed(i) { format!("{}.99", i + 10) } else { format!("{}.00", i + 10) });
+    let v2 = hundred_rows(|i| {
+        if changed(i) {
+            format!("{}.99", i + 10)
+        } else {
+            format!("{}.00", i + 10)
+        }
+    });
     let second = env.message("Acme", "csv", &env.csv("v2.csv", &v2));
     env.enqueue(&second).await;
     let result = env.result(second.task_id, WAIT).await;
@@ -187,7 +212,10 @@ async fn malformed_messages_are_dead_lettered_and_the_next_good_one_runs() {
         .find(|l| l.id == "0192f0c1-5a5e-7c3e-8f00-00000000abcd")
         .expect("the message with a readable task id is filed under it");
     assert!(missing.reason.contains("missing field"), "{}", missing.reason);
-    let broken = letters.iter().find(|l| l.id.starts_with("entry-")).expect("unreadable one by entry id");
+    let broken = letters
+        .iter()
+        .find(|l| l.id.starts_with("entry-"))
+        .expect("unreadable one by entry id");
     assert!(broken.reason.contains("malformed task message"), "{}", broken.reason);
     // The dead letter keeps the message exactly as it arrived.
     let letter = env.queue.dlq_show(&broken.id).await.unwrap().unwrap();
@@ -205,7 +233,9 @@ async fn ingest_runs_the_same_pipeline_without_the_queue() {
     };
     assert_eq!((result.counts.rows_stored, result.counts.rows_rejected), (97, 3));
     assert_eq!(
-        env.db.count("SELECT count(*) FROM parsing_logs WHERE error_type = 'invalid_price'").await,
+        env.db
+            .count("SELECT count(*) FROM parsing_logs WHERE error_type = 'invalid_price'")
+            .await,
         3
     );
 }
@@ -252,8 +282,18 @@ async fn sheets_that_repeat_the_same_items_keep_the_first_sheets_row_and_log_the
     .await
     .unwrap();
     assert_eq!(logged.len(), 4, "{logged:?}");
-    assert!(logged.iter().any(|m| m.contains("SKU K-1 of sheet USD row 2 is already in sheet EUR row 2")), "{logged:?}");
-    assert!(logged.iter().any(|m| m.contains("SKU K-2 appears again in row 4; the later row wins")), "{logged:?}");
+    assert!(
+        logged
+            .iter()
+            .any(|m| m.contains("SKU K-1 of sheet USD row 2 is already in sheet EUR row 2")),
+        "{logged:?}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|m| m.contains("SKU K-2 appears again in row 4; the later row wins")),
+        "{logged:?}"
+    );
     worker.stop().await;
 }
 
@@ -283,8 +323,15 @@ async fn items_a_complete_list_no_longer_lists_become_unavailable_and_come_back(
     let v3 = run(list("v3.csv", &["A", "B"])).await;
     assert_eq!((v3.counts.items_disappeared, v3.counts.items_returned), (2, 1));
     assert_eq!(offered().await, ["A", "B"]);
-    assert_eq!(env.db.count("SELECT count(*) FROM supplier_items").await, 4, "nothing is deleted");
-    let since: i64 = env.db.count("SELECT count(*) FROM supplier_items WHERE NOT available AND unavailable_since IS NOT NULL").await;
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM supplier_items").await,
+        4,
+        "nothing is deleted"
+    );
+    let since: i64 = env
+        .db
+        .count("SELECT count(*) FROM supplier_items WHERE NOT available AND unavailable_since IS NOT NULL")
+        .await;
     assert_eq!(since, 2);
 
     // A list marked partial says nothing of what it does not list.
@@ -293,11 +340,18 @@ async fn items_a_complete_list_no_longer_lists_become_unavailable_and_come_back(
     let part = run(partial).await;
     assert_eq!((part.counts.items_disappeared, part.counts.items_returned), (0, 1));
     assert_eq!(offered().await, ["A", "B", "C"]);
-    assert!(part.notes.iter().any(|n| n.contains("part of the source")), "{:?}", part.notes);
+    assert!(
+        part.notes.iter().any(|n| n.contains("part of the source")),
+        "{:?}",
+        part.notes
+    );
 
     // "Currently offered" is one indexed condition.
     let mut conn = env.db.pool.acquire().await.unwrap();
-    sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     let plan: Vec<String> = sqlx::query_scalar(
         "EXPLAIN SELECT * FROM supplier_items WHERE supplier_id = (SELECT id FROM suppliers LIMIT 1) AND available",
     )

@@ -3,8 +3,7 @@
 use std::collections::BTreeSet;
 
 use intake_actors::domain::{
-    AttemptError, ColumnRef, FailureClass, Field, ParserType, SourceConfig, SupplierName, TaskId,
-    TaskMessage,
+    AttemptError, ColumnRef, FailureClass, Field, ParserType, SourceConfig, SupplierName, TaskId, TaskMessage,
 };
 
 fn schema() -> serde_json::Value {
@@ -14,7 +13,10 @@ fn schema() -> serde_json::Value {
 }
 
 fn keys(value: &serde_json::Value) -> BTreeSet<String> {
-    value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -56,7 +58,11 @@ fn every_field_intake_writes_is_in_the_schema_and_required_ones_match() {
 
     let documented = keys(&schema["properties"]);
     let written = keys(&json);
-    assert!(written.is_subset(&documented), "undocumented: {:?}", written.difference(&documented));
+    assert!(
+        written.is_subset(&documented),
+        "undocumented: {:?}",
+        written.difference(&documented)
+    );
     assert_eq!(written, documented, "every documented field can be written");
 
     let source_documented = keys(&schema["$defs"]["source_config"]["properties"]);
@@ -77,11 +83,17 @@ fn every_field_intake_writes_is_in_the_schema_and_required_ones_match() {
     for field in &required {
         let mut minimal = json.clone();
         minimal.as_object_mut().unwrap().remove(field);
-        assert!(serde_json::from_value::<TaskMessage>(minimal).is_err(), "{field} is required by the schema");
+        assert!(
+            serde_json::from_value::<TaskMessage>(minimal).is_err(),
+            "{field} is required by the schema"
+        );
     }
     for field in documented.difference(&required) {
         let mut minimal = json.clone();
         minimal.as_object_mut().unwrap().remove(field);
-        assert!(serde_json::from_value::<TaskMessage>(minimal).is_ok(), "{field} is optional in the schema");
+        assert!(
+            serde_json::from_value::<TaskMessage>(minimal).is_ok(),
+            "{field} is optional in the schema"
+        );
     }
 }

@@ -38,7 +38,13 @@ async fn health_and_metrics_are_served_while_the_worker_runs() {
     }
     // The test Redis keeps nothing on disk: ready, with the risk said out loud.
     assert_eq!(checks["redis_persistence"]["appendonly"], false, "{checks}");
-    assert!(checks["warnings"][0].as_str().unwrap_or_default().contains("appendonly"), "{checks}");
+    assert!(
+        checks["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("appendonly"),
+        "{checks}"
+    );
 
     let message = env.message("Acme", "csv", &env.csv("p.csv", "SKU,Name,Price\nA,Hammer,1\nB,Saw,\n"));
     env.enqueue(&message).await;
@@ -60,7 +66,11 @@ async fn health_and_metrics_are_served_while_the_worker_runs() {
 
 #[tokio::test]
 async fn intake_health_exits_zero_only_when_a_worker_answers() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bind = format!("127.0.0.1:{port}");
     let env = TestEnv::with(&[("INTAKE__HTTP__BIND", bind.as_str())]).await;
     let before = env.command().arg("health").output().unwrap();
@@ -68,14 +78,28 @@ async fn intake_health_exits_zero_only_when_a_worker_answers() {
 
     let worker = env.spawn_worker_process(&[]);
     eventually(WAIT, "the worker to answer", || async {
-        env.command().arg("health").output().ok().filter(|o| o.status.success()).map(|_| ())
+        env.command()
+            .arg("health")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|_| ())
     })
     .await;
     let ready = env.command().args(["health", "--ready"]).output().unwrap();
-    assert!(ready.status.success(), "{}\n{}", String::from_utf8_lossy(&ready.stderr), worker.log());
+    assert!(
+        ready.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&ready.stderr),
+        worker.log()
+    );
     // The test Redis keeps nothing on disk: the worker says so at start and on every check.
     assert!(String::from_utf8_lossy(&ready.stderr).contains("warning: redis has no append-only file"));
-    assert!(worker.log().contains("redis has no append-only file"), "{}", worker.log());
+    assert!(
+        worker.log().contains("redis has no append-only file"),
+        "{}",
+        worker.log()
+    );
 }
 
 /// An OTLP/HTTP collector that keeps what it receives.
@@ -84,12 +108,14 @@ async fn collector() -> (String, Arc<Mutex<Vec<ExportTraceServiceRequest>>>) {
     let app = Router::new()
         .route(
             "/v1/traces",
-            post(|State(store): State<Arc<Mutex<Vec<ExportTraceServiceRequest>>>>, body: Bytes| async move {
-                if let Ok(request) = ExportTraceServiceRequest::decode(body) {
-                    store.lock().unwrap().push(request);
-                }
-                ""
-            }),
+            post(
+                |State(store): State<Arc<Mutex<Vec<ExportTraceServiceRequest>>>>, body: Bytes| async move {
+                    if let Ok(request) = ExportTraceServiceRequest::decode(body) {
+                        store.lock().unwrap().push(request);
+                    }
+                    ""
+                },
+            ),
         )
         .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -112,12 +138,20 @@ async fn a_task_is_one_trace_under_the_producers_span() {
     let mut worker = env.spawn_worker_process(&[("INTAKE__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())]);
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let producer_span = "00f067aa0ba902b7";
-    let mut message = env.message("Acme", "csv", &env.csv("p.csv", "SKU,Name,Price\nA,Hammer,1\nB,Saw,2\n"));
+    let mut message = env.message(
+        "Acme",
+        "csv",
+        &env.csv("p.csv", "SKU,Name,Price\nA,Hammer,1\nB,Saw,2\n"),
+    );
     message.traceparent = Some(format!("00-{trace_id}-{producer_span}-01"));
     env.enqueue(&message).await;
     assert_eq!(env.result(message.task_id, WAIT).await.status, TaskStatus::Completed);
     worker.signal("TERM");
-    assert!(worker.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", worker.log());
+    assert!(
+        worker.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()),
+        "{}",
+        worker.log()
+    );
 
     let spans: Vec<_> = received
         .lock()
@@ -142,7 +176,12 @@ async fn a_task_is_one_trace_under_the_producers_span() {
     let task = spans
         .iter()
         .find(|s| s.name == "task" && attribute(s, "task_id").as_deref() == Some(task_id.as_str()))
-        .unwrap_or_else(|| panic!("no task span among {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no task span among {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
     assert_eq!(hex(&task.trace_id), trace_id, "the producer's trace continues");
     assert_eq!(hex(&task.parent_span_id), producer_span, "under the producer's span");
     assert_eq!(attribute(task, "supplier").as_deref(), Some("Acme"));
@@ -152,13 +191,23 @@ async fn a_task_is_one_trace_under_the_producers_span() {
 
     // The rest of the tree: every span of the task in the same trace, each under its parent.
     let in_trace: Vec<_> = spans.iter().filter(|s| hex(&s.trace_id) == trace_id).collect();
-    let by_name = |name: &str| in_trace.iter().find(|s| s.name == name).copied().unwrap_or_else(|| panic!("no {name} span"));
+    let by_name = |name: &str| {
+        in_trace
+            .iter()
+            .find(|s| s.name == name)
+            .copied()
+            .unwrap_or_else(|| panic!("no {name} span"))
+    };
     let parse = by_name("parse");
     assert_eq!(parse.parent_span_id, task.span_id, "parse is under task");
     for child in ["begin", "validate", "commit"] {
         assert_eq!(by_name(child).parent_span_id, parse.span_id, "{child} is under parse");
     }
-    assert_eq!(by_name("stage").parent_span_id, by_name("validate").span_id, "stage is under validate");
+    assert_eq!(
+        by_name("stage").parent_span_id,
+        by_name("validate").span_id,
+        "stage is under validate"
+    );
 }
 
 #[tokio::test]
@@ -174,12 +223,17 @@ async fn every_log_line_of_a_task_names_it() {
     assert!(!lines.is_empty(), "JSON lines expected:\n{log}");
     let inside: Vec<&serde_json::Value> = lines
         .iter()
-        .filter(|l| ["source read", "rows staged", "rows merged"].contains(&l["fields"]["message"].as_str().unwrap_or("")))
+        .filter(|l| {
+            ["source read", "rows staged", "rows merged"].contains(&l["fields"]["message"].as_str().unwrap_or(""))
+        })
         .collect();
     assert_eq!(inside.len(), 3, "{log}");
     for line in inside {
         let spans = line["spans"].as_array().expect("the enclosing spans are listed");
-        let task = spans.iter().find(|s| s["name"] == "task").expect("inside the task span");
+        let task = spans
+            .iter()
+            .find(|s| s["name"] == "task")
+            .expect("inside the task span");
         assert_eq!(task["task_id"], id.as_str());
         assert_eq!(task["supplier"], "Acme Логи");
     }
@@ -189,7 +243,10 @@ async fn every_log_line_of_a_task_names_it() {
 async fn passwords_in_connection_urls_never_reach_the_log() {
     let env = TestEnv::new().await;
     // Local connections are trusted, so a password in the URL is accepted and ignored.
-    let url = env.db.url.replacen("postgres://postgres@", "postgres://postgres:pa55-w0rd-secret@", 1);
+    let url = env
+        .db
+        .url
+        .replacen("postgres://postgres@", "postgres://postgres:pa55-w0rd-secret@", 1);
     let worker = env.spawn_worker_process(&[("DATABASE_URL", url.as_str()), ("RUST_LOG", "debug")]);
     let message = env.message("Acme", "csv", &env.dir.0.join("absent.csv"));
     env.enqueue(&message).await;
@@ -201,7 +258,10 @@ async fn passwords_in_connection_urls_never_reach_the_log() {
         .output()
         .unwrap();
     let everything = format!("{}{}", worker.log(), String::from_utf8_lossy(&bad.stderr));
-    assert!(!everything.contains("pa55-w0rd-secret"), "a password was printed:\n{everything}");
+    assert!(
+        !everything.contains("pa55-w0rd-secret"),
+        "a password was printed:\n{everything}"
+    );
 }
 
 /// Drops the test's roles once its database is gone (declare it before the TestDb).
@@ -211,11 +271,15 @@ impl Drop for RolesGuard {
     fn drop(&mut self) {
         let roles = self.0.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             runtime.block_on(async move {
                 if let Ok(mut admin) = PgConnection::connect(&crate::helpers::server_url()).await {
                     for role in roles {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}"))).execute(&mut admin).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+                            .execute(&mut admin)
+                            .await;
                     }
                 }
             });
@@ -241,18 +305,35 @@ async fn the_worker_role_writes_rows_but_cannot_change_the_schema() {
     // Idempotent: the runbook may run it again.
     intake::store::roles::create(&db.pool, &roles).await.unwrap();
 
-    let as_role = |role: &str| with_database(&crate::helpers::server_url(), &db.name).replacen("postgres@", &format!("{role}@"), 1);
+    let as_role = |role: &str| {
+        with_database(&crate::helpers::server_url(), &db.name).replacen("postgres@", &format!("{role}@"), 1)
+    };
     let migrator_pool = sqlx::PgPool::connect(&as_role(&migrator)).await.unwrap();
-    intake::store::MIGRATOR.run(&migrator_pool).await.expect("the migrator migrates");
+    intake::store::MIGRATOR
+        .run(&migrator_pool)
+        .await
+        .expect("the migrator migrates");
 
     let mut conn = PgConnection::connect(&as_role(&worker)).await.unwrap();
-    let ddl = sqlx::query("CREATE TABLE intruder (id int)").execute(&mut conn).await.unwrap_err();
+    let ddl = sqlx::query("CREATE TABLE intruder (id int)")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
     assert!(ddl.to_string().contains("permission denied"), "{ddl}");
-    let drop = sqlx::query("DROP TABLE supplier_items").execute(&mut conn).await.unwrap_err();
+    let drop = sqlx::query("DROP TABLE supplier_items")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
     assert!(drop.to_string().contains("must be owner"), "{drop}");
-    let truncate = sqlx::query("TRUNCATE price_history").execute(&mut conn).await.unwrap_err();
+    let truncate = sqlx::query("TRUNCATE price_history")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
     assert!(truncate.to_string().contains("permission denied"), "{truncate}");
-    sqlx::query("INSERT INTO suppliers (name) VALUES ('Direct')").execute(&mut conn).await.unwrap();
+    sqlx::query("INSERT INTO suppliers (name) VALUES ('Direct')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
 
     // A whole ingestion, as the worker role.
     let env = TestEnv::new().await;
@@ -292,8 +373,15 @@ async fn roles_get_a_scram_verifier_of_their_password_never_the_password() {
             .bind(role)
             .fetch_one(&db.pool)
     };
-    assert_eq!(stored(migrator.clone()).await.unwrap(), None, "no password, no verifier");
-    let verifier = stored(worker.clone()).await.unwrap().expect("the worker has a password");
+    assert_eq!(
+        stored(migrator.clone()).await.unwrap(),
+        None,
+        "no password, no verifier"
+    );
+    let verifier = stored(worker.clone())
+        .await
+        .unwrap()
+        .expect("the worker has a password");
     assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
 
     // The server trusts 127.0.0.1, so logging in proves little; recomputing the verifier from
@@ -303,10 +391,19 @@ async fn roles_get_a_scram_verifier_of_their_password_never_the_password() {
     let salt = STANDARD.decode(salt).unwrap();
     assert_eq!(salt.len(), 16);
     let mut salted = [0u8; 32];
-    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, 4096.try_into().unwrap(), &salt, b"w-secret", &mut salted);
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        4096.try_into().unwrap(),
+        &salt,
+        b"w-secret",
+        &mut salted,
+    );
     let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
     let client_key = hmac::sign(&key, b"Client Key");
-    assert_eq!(stored_key, STANDARD.encode(digest::digest(&digest::SHA256, client_key.as_ref())));
+    assert_eq!(
+        stored_key,
+        STANDARD.encode(digest::digest(&digest::SHA256, client_key.as_ref()))
+    );
     assert_eq!(server_key, STANDARD.encode(hmac::sign(&key, b"Server Key")));
 
     // Running it again gives a new salt, and still the same password.
@@ -316,8 +413,13 @@ async fn roles_get_a_scram_verifier_of_their_password_never_the_password() {
 
     let url =
         with_database(&crate::helpers::server_url(), &db.name).replacen("postgres@", &format!("{worker}:w-secret@"), 1);
-    let mut conn = PgConnection::connect(&url).await.expect("the worker logs in with its password");
-    let user: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut conn).await.unwrap();
+    let mut conn = PgConnection::connect(&url)
+        .await
+        .expect("the worker logs in with its password");
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(user, worker);
     conn.close().await.unwrap();
 }
@@ -326,7 +428,12 @@ async fn roles_get_a_scram_verifier_of_their_password_never_the_password() {
 async fn a_worker_refuses_a_database_without_its_migrations() {
     let env = TestEnv::new().await;
     let bare = TestDb::empty_on_server().await;
-    let out = env.command().env("DATABASE_URL", &bare.url).arg("worker").output().unwrap();
+    let out = env
+        .command()
+        .env("DATABASE_URL", &bare.url)
+        .arg("worker")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("run `intake migrate up` first"), "{stderr}");
@@ -334,7 +441,10 @@ async fn a_worker_refuses_a_database_without_its_migrations() {
 
 /// Writes a raw command to Redis, bytes and all, as a careless producer might.
 fn raw_redis(args: &[&[u8]]) {
-    let address = crate::helpers::redis_url().trim_start_matches("redis://").trim_end_matches('/').to_owned();
+    let address = crate::helpers::redis_url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     let mut command = format!("*{}\r\n", args.len()).into_bytes();
     for arg in args {
@@ -360,12 +470,21 @@ async fn hostile_messages_and_files_get_a_reason_and_hurt_nothing() {
     huge["supplier_name"] = "S".repeat(1 << 20).into();
     env.queue.enqueue_raw(&huge.to_string()).await.unwrap();
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    env.queue.enqueue_raw(&format!(r#"{{"task_id":"0192f0c1-5a5e-7c3e-8f00-0000000000aa","source_config":{nested}}}"#)).await.unwrap();
+    env.queue
+        .enqueue_raw(&format!(
+            r#"{{"task_id":"0192f0c1-5a5e-7c3e-8f00-0000000000aa","source_config":{nested}}}"#
+        ))
+        .await
+        .unwrap();
     raw_redis(&[b"XADD", stream.as_bytes(), b"*", b"task", b"{\"task_id\":\"\xff\xfe\"}"]);
     raw_redis(&[b"XADD", stream.as_bytes(), b"*", b"other", b"field"]);
 
     // Files and paths.
-    let traversal = env.message("Acme", "csv", std::path::Path::new(&format!("{}/../../../../etc/passwd", env.dir.0.display())));
+    let traversal = env.message(
+        "Acme",
+        "csv",
+        std::path::Path::new(&format!("{}/../../../../etc/passwd", env.dir.0.display())),
+    );
     let bomb_path = env.dir.0.join("bomb.xlsx");
     {
         let mut zip = zip::ZipWriter::new(std::fs::File::create(&bomb_path).unwrap());
@@ -403,10 +522,11 @@ async fn hostile_messages_and_files_get_a_reason_and_hurt_nothing() {
     assert!(bomb_reason.contains("zip bomb"), "{bomb_reason}");
     let big = env.result(big_row.task_id, WAIT).await;
     assert_eq!((big.counts.rows_stored, big.counts.rows_rejected), (1, 1));
-    let logged: serde_json::Value = sqlx::query_scalar("SELECT row_data FROM parsing_logs WHERE error_type = 'invalid_name'")
-        .fetch_one(&env.db.pool)
-        .await
-        .unwrap();
+    let logged: serde_json::Value =
+        sqlx::query_scalar("SELECT row_data FROM parsing_logs WHERE error_type = 'invalid_name'")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
     assert!(logged.to_string().len() < 5000, "a hostile cell is clipped in the log");
     assert_eq!(env.result(invalid_utf8.task_id, WAIT).await.counts.rows_stored, 1);
 
@@ -419,9 +539,15 @@ async fn hostile_messages_and_files_get_a_reason_and_hurt_nothing() {
     let reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
     assert!(reasons.iter().any(|r| r.contains("SupplierName")), "{reasons:?}");
     // Typed all the way down: deep nesting stops at the first level that is not what it should be.
-    assert!(reasons.iter().any(|r| r.contains("invalid type: sequence")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("invalid type: sequence")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r.contains("no `task` field")), "{reasons:?}");
-    assert!(reasons.iter().filter(|r| r.contains("malformed")).count() >= 3, "{reasons:?}");
+    assert!(
+        reasons.iter().filter(|r| r.contains("malformed")).count() >= 3,
+        "{reasons:?}"
+    );
     let stats = env.queue.stats().await.unwrap();
     assert_eq!((stats.waiting, stats.pending), (0, 0), "every entry was settled");
     worker.stop().await;
@@ -432,58 +558,114 @@ fn the_deployment_files_name_what_the_code_reads() {
     let root = env!("CARGO_MANIFEST_DIR");
     let read = |file: &str| std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
 
-    let compose: serde_yaml::Value = serde_yaml::from_str(&read("docker-compose.yml")).expect("the compose file parses");
+    let compose: serde_yaml::Value =
+        serde_yaml::from_str(&read("docker-compose.yml")).expect("the compose file parses");
     let services = compose["services"].as_mapping().expect("services");
-    for name in ["postgres", "redis", "jaeger", "roles", "migrate", "worker", "prometheus"] {
+    for name in [
+        "postgres",
+        "redis",
+        "jaeger",
+        "roles",
+        "migrate",
+        "worker",
+        "prometheus",
+    ] {
         assert!(services.contains_key(name), "service {name}");
     }
-    assert!(compose["services"]["postgres"]["image"].as_str().unwrap().starts_with("postgres:16"));
+    assert!(
+        compose["services"]["postgres"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres:16")
+    );
     assert!(compose["services"]["postgres"]["healthcheck"].is_mapping());
     let redis_command = serde_yaml::to_string(&compose["services"]["redis"]["command"]).unwrap();
     assert!(redis_command.contains("--appendonly") && redis_command.contains("--requirepass"));
     assert!(compose["services"]["worker"]["deploy"]["replicas"].is_string());
     let worker_env = serde_yaml::to_string(&compose["services"]["worker"]["environment"]).unwrap();
-    assert!(worker_env.contains("intake_worker:"), "the worker connects as the worker role");
+    assert!(
+        worker_env.contains("intake_worker:"),
+        "the worker connects as the worker role"
+    );
 
     let env_example = read(".env.example");
     let compose_text = read("docker-compose.yml");
     let mut referenced: Vec<String> = compose_text
         .split("${")
         .skip(1)
-        .map(|rest| rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or("").to_owned())
+        .map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect();
     // What the code itself reads from the environment.
     referenced.extend(
-        ["DATABASE_URL", "REDIS_URL", "GOOGLE_APPLICATION_CREDENTIALS", "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT", "INTAKE_MIGRATOR_PASSWORD", "INTAKE_WORKER_PASSWORD"]
-            .map(str::to_owned),
+        [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "RUST_LOG",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "INTAKE_MIGRATOR_PASSWORD",
+            "INTAKE_WORKER_PASSWORD",
+        ]
+        .map(str::to_owned),
     );
     // Every configuration key, as its INTAKE__ variable.
     let defaults = config::Config::builder()
-        .add_source(config::File::from_str(&read("config/default.toml"), config::FileFormat::Toml))
+        .add_source(config::File::from_str(
+            &read("config/default.toml"),
+            config::FileFormat::Toml,
+        ))
         .build()
         .unwrap();
     let table: std::collections::HashMap<String, config::Value> = defaults.try_deserialize().unwrap();
     for (section, value) in table {
         for (key, inner) in value.into_table().unwrap() {
             match inner.clone().into_table() {
-                Ok(nested) => referenced.extend(nested.keys().map(|k| format!("INTAKE__{}__{}__{}", section, key, k).to_uppercase())),
+                Ok(nested) => referenced.extend(
+                    nested
+                        .keys()
+                        .map(|k| format!("INTAKE__{}__{}__{}", section, key, k).to_uppercase()),
+                ),
                 Err(_) => referenced.push(format!("INTAKE__{section}__{key}").to_uppercase()),
             }
         }
     }
     for variable in referenced.iter().filter(|v| !v.is_empty()) {
-        assert!(env_example.contains(&format!("{variable}=")), ".env.example lacks {variable}");
+        assert!(
+            env_example.contains(&format!("{variable}=")),
+            ".env.example lacks {variable}"
+        );
     }
-    for source in ["src/settings.rs", "src/telemetry.rs", "src/sources/google.rs", "src/cli.rs"] {
+    for source in [
+        "src/settings.rs",
+        "src/telemetry.rs",
+        "src/sources/google.rs",
+        "src/cli.rs",
+    ] {
         for read_var in read(source).split("env::var(\"").skip(1) {
             let name = read_var.split('"').next().unwrap();
-            assert!(env_example.contains(&format!("{name}=")), "{source} reads {name}, absent from .env.example");
+            assert!(
+                env_example.contains(&format!("{name}=")),
+                "{source} reads {name}, absent from .env.example"
+            );
         }
     }
 
     let dockerfile = read("Dockerfile");
     let build = "cargo build --release --locked --bin intake";
-    assert!(dockerfile.contains(&format!("RUN {build}")), "the image builds as the project does");
-    assert!(read("scripts/run.sh").contains(build), "the same build command as scripts/run.sh");
-    assert!(dockerfile.contains("USER intake") && dockerfile.contains("HEALTHCHECK") && dockerfile.contains("\"health\""));
+    assert!(
+        dockerfile.contains(&format!("RUN {build}")),
+        "the image builds as the project does"
+    );
+    assert!(
+        read("scripts/run.sh").contains(build),
+        "the same build command as scripts/run.sh"
+    );
+    assert!(
+        dockerfile.contains("USER intake") && dockerfile.contains("HEALTHCHECK") && dockerfile.contains("\"health\"")
+    );
 }

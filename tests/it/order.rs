@@ -18,7 +18,13 @@ const WAIT: Duration = Duration::from_secs(90);
 
 /// Version `version` of a list of `rows` items: prices differ between versions.
 fn list(rows: usize, version: usize) -> String {
-    price_list(rows, |i| (format!("SKU-{i:06}"), format!("Item {i}"), format!("{}.{:02}", version * 1000 + i % 500, version)))
+    price_list(rows, |i| {
+        (
+            format!("SKU-{i:06}"),
+            format!("Item {i}"),
+            format!("{}.{:02}", version * 1000 + i % 500, version),
+        )
+    })
 }
 
 /// The supplier's items and prices, by SKU.
@@ -31,7 +37,12 @@ async fn prices(env: &TestEnv) -> Vec<(String, String)> {
 
 fn expected_prices(rows: usize, version: usize) -> Vec<(String, String)> {
     (0..rows)
-        .map(|i| (format!("SKU-{i:06}"), format!("{}.{:02}", version * 1000 + i % 500, version)))
+        .map(|i| {
+            (
+                format!("SKU-{i:06}"),
+                format!("{}.{:02}", version * 1000 + i % 500, version),
+            )
+        })
         .collect()
 }
 
@@ -45,10 +56,17 @@ async fn two_first_lists_of_a_new_supplier_at_once_both_settle_and_the_newer_hol
     let b = env.spawn_worker_process(&[]);
     env.enqueue(&v1).await;
     env.enqueue(&v2).await;
-    let r1 = env.result_or_log(v1.task_id, WAIT, || format!("{}\n{}", a.log(), b.log())).await;
-    let r2 = env.result_or_log(v2.task_id, WAIT, || format!("{}\n{}", a.log(), b.log())).await;
+    let r1 = env
+        .result_or_log(v1.task_id, WAIT, || format!("{}\n{}", a.log(), b.log()))
+        .await;
+    let r2 = env
+        .result_or_log(v2.task_id, WAIT, || format!("{}\n{}", a.log(), b.log()))
+        .await;
     // Whichever merged first, neither list is lost to the race.
-    assert!(matches!(r1.status, TaskStatus::Completed | TaskStatus::Superseded), "{r1:?}");
+    assert!(
+        matches!(r1.status, TaskStatus::Completed | TaskStatus::Superseded),
+        "{r1:?}"
+    );
     assert_eq!(r2.status, TaskStatus::Completed, "{r2:?}");
     assert_eq!(TaskQueue::stats(&env.queue).await.unwrap().dead_letters, 0);
     assert_eq!(prices(&env).await, expected_prices(ROWS, 2), "the newer list holds");
@@ -69,9 +87,21 @@ async fn an_older_list_after_a_newer_one_is_superseded_unless_forced() {
     env.enqueue(&older).await;
     let result = env.result(older.task_id, WAIT).await;
     assert_eq!(result.status, TaskStatus::Superseded);
-    assert!(result.notes.iter().any(|n| n.contains("newer list")), "{:?}", result.notes);
-    assert_eq!(prices(&env).await, expected_prices(50, 2), "the older list changed nothing");
-    assert_eq!(env.db.count("SELECT count(*) FROM price_history").await, history, "no price flip-flop");
+    assert!(
+        result.notes.iter().any(|n| n.contains("newer list")),
+        "{:?}",
+        result.notes
+    );
+    assert_eq!(
+        prices(&env).await,
+        expected_prices(50, 2),
+        "the older list changed nothing"
+    );
+    assert_eq!(
+        env.db.count("SELECT count(*) FROM price_history").await,
+        history,
+        "no price flip-flop"
+    );
     let stats = env.queue.stats().await.unwrap();
     assert_eq!(stats.finished.get("superseded"), Some(&1), "counted: {stats:?}");
 
@@ -108,7 +138,9 @@ async fn a_list_reclaimed_after_its_worker_died_does_not_undo_a_newer_one() {
     // v2 arrives later and is applied while v1 waits to be taken over.
     let mut v2 = env.message("Acme", "csv", &env.csv("v2.csv", &list(ROWS, 2)));
     v2.max_retries = 0;
-    let Outcome::Done(applied) = env.ingest(v2).await else { panic!("v2 applies") };
+    let Outcome::Done(applied) = env.ingest(v2).await else {
+        panic!("v2 applies")
+    };
     assert_eq!(applied.status, TaskStatus::Completed);
     let history = env.db.count("SELECT count(*) FROM price_history").await;
 
@@ -122,7 +154,10 @@ async fn a_list_reclaimed_after_its_worker_died_does_not_undo_a_newer_one() {
 #[tokio::test]
 async fn a_dead_workers_task_is_taken_over_when_its_heartbeat_stops() {
     let env = TestEnv::new().await;
-    assert_eq!(env.settings.queue.visibility_timeout_ms, 60_000, "the backstop stays long");
+    assert_eq!(
+        env.settings.queue.visibility_timeout_ms, 60_000,
+        "the backstop stays long"
+    );
     let message = env.message("Acme", "csv", &env.csv("big.csv", &list(40_000, 1)));
     let a = env.spawn_worker_process(&[("INTAKE__DATABASE__MAX_ROWS_PER_SECOND", "5000")]);
     env.enqueue(&message).await;
@@ -142,7 +177,11 @@ async fn a_dead_workers_task_is_taken_over_when_its_heartbeat_stops() {
     let result = env.result_or_log(message.task_id, WAIT, || b.log()).await;
     let recovered = killed.elapsed();
     assert_eq!(result.status, TaskStatus::Completed);
-    assert!(b.log().contains("took over a task of a worker whose heartbeat stopped"), "{}", b.log());
+    assert!(
+        b.log().contains("took over a task of a worker whose heartbeat stopped"),
+        "{}",
+        b.log()
+    );
     // The visibility timeout (60 s) would have taken far longer; the heartbeat lapses in 5 s.
     assert!(recovered < Duration::from_secs(40), "taken over after {recovered:?}");
 }
@@ -156,7 +195,12 @@ struct Rewriting {
 }
 
 impl Decoder for Rewriting {
-    fn decode(&self, source: &FetchedSource, config: &SourceConfig, sink: &mut dyn TableSink) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        source: &FetchedSource,
+        config: &SourceConfig,
+        sink: &mut dyn TableSink,
+    ) -> Result<(), DecodeError> {
         let outcome = CsvDecoder.decode(source, config, sink);
         if !self.done.swap(true, Ordering::SeqCst)
             && let SourceContent::File(file) = &source.content

@@ -115,14 +115,16 @@ async fn apply_row_by_row(pool: &PgPool, supplier_name: &str, path: &std::path::
             }
             Some((id, old_price, old_name, old_characteristics)) => {
                 if old_price != price || old_name != item.name.as_str() || old_characteristics != characteristics {
-                    sqlx::query("UPDATE supplier_items SET name = $2, current_price = $3, characteristics = $4 WHERE id = $1")
-                        .bind(id)
-                        .bind(item.name.as_str())
-                        .bind(price)
-                        .bind(&characteristics)
-                        .execute(&mut *tx)
-                        .await
-                        .unwrap();
+                    sqlx::query(
+                        "UPDATE supplier_items SET name = $2, current_price = $3, characteristics = $4 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(item.name.as_str())
+                    .bind(price)
+                    .bind(&characteristics)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
                 }
                 if old_price != price {
                     sqlx::query("INSERT INTO price_history (supplier_item_id, price) VALUES ($1, $2)")
@@ -169,7 +171,11 @@ async fn end_state(pool: &PgPool) -> (Items, History, Logs) {
 fn list(n: usize, version: usize) -> String {
     let mut out = String::from("SKU,Name,Price,Color\n");
     for i in 0..n {
-        let sku = if i % 131 == 130 { format!("K-{:05}", i / 3) } else { format!("K-{i:05}") };
+        let sku = if i % 131 == 130 {
+            format!("K-{:05}", i / 3)
+        } else {
+            format!("K-{i:05}")
+        };
         if version == 2 && i % 50 == 7 {
             continue; // dropped from the second list
         }
@@ -180,7 +186,11 @@ fn list(n: usize, version: usize) -> String {
         if i % 97 == 96 {
             price = String::new();
         }
-        let name = if version == 2 && i % 40 == 1 { format!("Renamed {i}") } else { format!("Item {i}") };
+        let name = if version == 2 && i % 40 == 1 {
+            format!("Renamed {i}")
+        } else {
+            format!("Item {i}")
+        };
         out.push_str(&format!("{sku},{name},{price},{}\n", ["red", "blue"][i % 2]));
     }
     if version == 2 {

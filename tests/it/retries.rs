@@ -49,7 +49,9 @@ impl Decoder for Faulty {
             calls.len()
         };
         if let SourceContent::File(file) = &source.content
-            && std::fs::read_to_string(&file.path).unwrap_or_default().contains("POISON")
+            && std::fs::read_to_string(&file.path)
+                .unwrap_or_default()
+                .contains("POISON")
         {
             panic!("poison input");
         }
@@ -85,8 +87,14 @@ async fn a_transient_failure_is_retried_after_growing_delays_and_completes() {
     // so the second (2 s) could not have been the first's (0.2 s) again.
     let first = calls[1] - calls[0];
     let second = calls[2] - calls[1];
-    assert!(first >= Duration::from_millis(200), "the first retry waits its delay: {first:?}");
-    assert!(second >= Duration::from_millis(2000), "the second retry waits the next delay: {second:?}");
+    assert!(
+        first >= Duration::from_millis(200),
+        "the first retry waits its delay: {first:?}"
+    );
+    assert!(
+        second >= Duration::from_millis(2000),
+        "the second retry waits the next delay: {second:?}"
+    );
 
     let errors: serde_json::Value = sqlx::query_scalar("SELECT errors FROM task_runs WHERE task_id = $1")
         .bind(message.task_id.as_uuid())
@@ -109,12 +117,24 @@ async fn a_task_that_keeps_failing_is_dead_lettered_with_its_story_and_replays()
     let result = env.result(message.task_id, WAIT).await;
     assert_eq!(result.status, TaskStatus::DeadLettered);
     assert_eq!(faulty.calls().len(), 4, "one attempt and three retries");
-    let letter = env.queue.dlq_show(&message.task_id.to_string()).await.unwrap().expect("filed");
+    let letter = env
+        .queue
+        .dlq_show(&message.task_id.to_string())
+        .await
+        .unwrap()
+        .expect("filed");
     assert_eq!(letter.errors.len(), 4);
     assert!(letter.errors.iter().all(|e| e.class == FailureClass::Transient));
-    assert_eq!(letter.errors.iter().map(|e| e.attempt).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(
+        letter.errors.iter().map(|e| e.attempt).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
     let stored: serde_json::Value = serde_json::from_str(&letter.payload).unwrap();
-    assert_eq!(stored["task_id"], message.task_id.to_string(), "the full message is kept");
+    assert_eq!(
+        stored["task_id"],
+        message.task_id.to_string(),
+        "the full message is kept"
+    );
     let status: String = sqlx::query_scalar("SELECT status::text FROM task_runs WHERE task_id = $1")
         .bind(message.task_id.as_uuid())
         .fetch_one(&env.db.pool)
@@ -133,7 +153,13 @@ async fn a_task_that_keeps_failing_is_dead_lettered_with_its_story_and_replays()
     let again = env.result(message.task_id, WAIT).await;
     assert_eq!(again.status, TaskStatus::Completed);
     assert_eq!(again.counts.rows_stored, 2);
-    assert!(env.queue.dlq_show(&message.task_id.to_string()).await.unwrap().is_none());
+    assert!(
+        env.queue
+            .dlq_show(&message.task_id.to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
     worker.stop().await;
 }
 
@@ -187,7 +213,11 @@ async fn a_panic_on_one_source_fails_that_task_only_and_restarts_nothing() {
     for i in 0..20 {
         let m = env.message(&format!("Supplier {i}"), "faulty", &env.csv(&format!("g{i}.csv"), LIST));
         if i % 4 == 0 {
-            let p = env.message("Acme", "faulty", &env.csv(&format!("poison{i}.csv"), "SKU,Name,Price\nPOISON,x,1\n"));
+            let p = env.message(
+                "Acme",
+                "faulty",
+                &env.csv(&format!("poison{i}.csv"), "SKU,Name,Price\nPOISON,x,1\n"),
+            );
             env.enqueue(&p).await;
             poison.push(p);
         }
@@ -202,13 +232,26 @@ async fn a_panic_on_one_source_fails_that_task_only_and_restarts_nothing() {
         let r = env.result(p.task_id, WAIT).await;
         assert_eq!(r.status, TaskStatus::DeadLettered);
         let letter = env.queue.dlq_show(&p.task_id.to_string()).await.unwrap().unwrap();
-        assert_eq!(letter.errors.len(), 1, "a panic is not worth a retry: {:?}", letter.errors);
+        assert_eq!(
+            letter.errors.len(),
+            1,
+            "a panic is not worth a retry: {:?}",
+            letter.errors
+        );
         assert!(letter.errors[0].message.contains("poison input"), "{:?}", letter.errors);
     }
     assert_eq!(env.db.count("SELECT count(*) FROM supplier_items").await, 40);
-    assert_eq!(env.db.count("SELECT count(*) FROM task_runs WHERE status = 'completed'").await, 20);
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM task_runs WHERE status = 'completed'")
+            .await,
+        20
+    );
     let metrics = intake::http::metrics().render();
-    assert!(metrics.lines().any(|l| l == "intake_actor_restarts 0"), "no actor restarted:\n{metrics}");
+    assert!(
+        metrics.lines().any(|l| l == "intake_actor_restarts 0"),
+        "no actor restarted:\n{metrics}"
+    );
     worker.stop().await;
 }
 

@@ -14,7 +14,12 @@ async fn supplier(pool: &PgPool, name: &str) -> Uuid {
         .unwrap()
 }
 
-async fn item(pool: &PgPool, supplier: Uuid, sku: &str, characteristics: serde_json::Value) -> Result<Uuid, sqlx::Error> {
+async fn item(
+    pool: &PgPool,
+    supplier: Uuid,
+    sku: &str,
+    characteristics: serde_json::Value,
+) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO supplier_items (supplier_id, supplier_sku, name, current_price, characteristics)
          VALUES ($1, $2, 'Item', 1.50, $3) RETURNING id",
@@ -60,17 +65,21 @@ async fn product_status_accepts_only_its_values() {
         .execute(&db.pool)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("invalid input value for enum product_status"), "{err}");
+    assert!(
+        err.to_string().contains("invalid input value for enum product_status"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn deleting_a_supplier_cascades_and_deleting_a_product_sets_null() {
     let db = TestDb::migrated().await;
     let s = supplier(&db.pool, "Acme").await;
-    let product: Uuid = sqlx::query_scalar("INSERT INTO products (internal_sku, name) VALUES ('INT-1', 'P') RETURNING id")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let product: Uuid =
+        sqlx::query_scalar("INSERT INTO products (internal_sku, name) VALUES ('INT-1', 'P') RETURNING id")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     let i = item(&db.pool, s, "A-1", serde_json::json!({})).await.unwrap();
     sqlx::query("UPDATE supplier_items SET product_id = $1 WHERE id = $2")
         .bind(product)
@@ -84,7 +93,11 @@ async fn deleting_a_supplier_cascades_and_deleting_a_product_sets_null() {
         .await
         .unwrap();
 
-    sqlx::query("DELETE FROM products WHERE id = $1").bind(product).execute(&db.pool).await.unwrap();
+    sqlx::query("DELETE FROM products WHERE id = $1")
+        .bind(product)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let linked: Option<Uuid> = sqlx::query_scalar("SELECT product_id FROM supplier_items WHERE id = $1")
         .bind(i)
         .fetch_one(&db.pool)
@@ -92,7 +105,11 @@ async fn deleting_a_supplier_cascades_and_deleting_a_product_sets_null() {
         .unwrap();
     assert_eq!(linked, None, "the item stays, unlinked");
 
-    sqlx::query("DELETE FROM suppliers WHERE id = $1").bind(s).execute(&db.pool).await.unwrap();
+    sqlx::query("DELETE FROM suppliers WHERE id = $1")
+        .bind(s)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(db.count("SELECT count(*) FROM supplier_items").await, 0);
     assert_eq!(db.count("SELECT count(*) FROM price_history").await, 0);
 }
@@ -109,8 +126,15 @@ async fn categories_form_a_tree_and_prices_keep_two_decimals() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let err = sqlx::query("DELETE FROM categories WHERE id = $1").bind(root).execute(&db.pool).await.unwrap_err();
-    assert!(err.to_string().contains("foreign key"), "a parent with children is not deleted: {err}");
+    let err = sqlx::query("DELETE FROM categories WHERE id = $1")
+        .bind(root)
+        .execute(&db.pool)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("foreign key"),
+        "a parent with children is not deleted: {err}"
+    );
 
     let s = supplier(&db.pool, "Acme").await;
     let negative = sqlx::query(
@@ -145,17 +169,21 @@ async fn containment_queries_on_characteristics_use_the_gin_index() {
     .await
     .unwrap();
     // As autovacuum would: merge the GIN pending list of the fresh inserts, gather statistics.
-    sqlx::query("VACUUM ANALYZE supplier_items").execute(&db.pool).await.unwrap();
+    sqlx::query("VACUUM ANALYZE supplier_items")
+        .execute(&db.pool)
+        .await
+        .unwrap();
 
-    let plan: Vec<String> = sqlx::query_scalar(
-        "EXPLAIN SELECT id FROM supplier_items WHERE characteristics @> '{\"color\": \"red\"}'",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let plan: Vec<String> =
+        sqlx::query_scalar("EXPLAIN SELECT id FROM supplier_items WHERE characteristics @> '{\"color\": \"red\"}'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     let plan = plan.join("\n");
     assert!(plan.contains("supplier_items_characteristics_idx"), "plan:\n{plan}");
-    let red = db.count("SELECT count(*) FROM supplier_items WHERE characteristics @> '{\"color\": \"red\"}'").await;
+    let red = db
+        .count("SELECT count(*) FROM supplier_items WHERE characteristics @> '{\"color\": \"red\"}'")
+        .await;
     assert_eq!(red, 50);
 }
 

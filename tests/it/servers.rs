@@ -22,7 +22,11 @@ fn wait_for_port(port: u16, up: bool, timeout: Duration) {
         if open == up {
             return;
         }
-        assert!(Instant::now() < deadline, "port {port} did not become {}", if up { "open" } else { "closed" });
+        assert!(
+            Instant::now() < deadline,
+            "port {port} did not become {}",
+            if up { "open" } else { "closed" }
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -41,7 +45,9 @@ fn pg_bindir() -> PathBuf {
 /// Runs a server program as the `postgres` user when we are root (PostgreSQL refuses root).
 fn pg_command(program: &str) -> Command {
     let path = pg_bindir().join(program);
-    let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
     if root {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(path);
@@ -61,7 +67,10 @@ impl PrivatePostgres {
     pub fn start() -> Self {
         let dir = TestDir::new();
         let data = dir.0.join("data");
-        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir.0).status();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir.0)
+            .status();
         let status = pg_command("initdb")
             .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
             .arg(&data)
@@ -70,10 +79,7 @@ impl PrivatePostgres {
             .status()
             .expect("initdb runs");
         assert!(status.success(), "initdb failed");
-        let server = Self {
-            dir,
-            port: free_port(),
-        };
+        let server = Self { dir, port: free_port() };
         server.start_again();
         server
     }

@@ -42,8 +42,9 @@ impl Decoder for CsvDecoder {
             .map_err(|e| DecodeError::Io(e.to_string()))?;
 
         let encoding = match &config.encoding {
-            Some(label) => encoding_for_label(label)
-                .ok_or_else(|| DecodeError::Format(format!("unknown encoding {label:?}")))?,
+            Some(label) => {
+                encoding_for_label(label).ok_or_else(|| DecodeError::Format(format!("unknown encoding {label:?}")))?
+            }
             None => detect_encoding(&head),
         };
         let delimiter = match config.delimiter {
@@ -62,11 +63,7 @@ impl Decoder for CsvDecoder {
     }
 }
 
-fn read_records(
-    reader: impl Read,
-    delimiter: u8,
-    sink: &mut dyn TableSink,
-) -> Result<(), DecodeError> {
+fn read_records(reader: impl Read, delimiter: u8, sink: &mut dyn TableSink) -> Result<(), DecodeError> {
     let newlines = Rc::new(RefCell::new(VecDeque::new()));
     let reader = NewlineTracker {
         inner: reader,
@@ -176,17 +173,10 @@ impl<R: Read> Read for NewlineTracker<R> {
 
 /// Picks the delimiter that splits the first lines into the most consistent number of fields.
 pub fn detect_delimiter(text: &str) -> u8 {
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .take(50)
-        .collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(50).collect();
     let mut best = (b',', 0.0f64);
     for &candidate in &CANDIDATES {
-        let counts: Vec<usize> = lines
-            .iter()
-            .map(|l| count_outside_quotes(l, candidate) + 1)
-            .collect();
+        let counts: Vec<usize> = lines.iter().map(|l| count_outside_quotes(l, candidate) + 1).collect();
         let Some(mode) = mode(&counts) else { continue };
         if mode < 2 {
             continue;
@@ -275,8 +265,7 @@ mod tests {
 
     #[test]
     fn windows_1251_semicolons_and_ragged_rows() {
-        let (bytes, _, _) =
-            encoding_rs::WINDOWS_1251.encode("Код;Товар;Цена\n1;Молоток;1 234,50\n2;Клещи\n");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode("Код;Товар;Цена\n1;Молоток;1 234,50\n2;Клещи\n");
         let rows = rows_of(&bytes, &SourceConfig::default());
         assert_eq!(texts(&rows[0]), ["Код", "Товар", "Цена"]);
         assert_eq!(texts(&rows[1]), ["1", "Молоток", "1 234,50"]);
@@ -302,43 +291,28 @@ mod tests {
 
     #[test]
     fn crlf_rows_are_numbered_like_lf_rows() {
-        let rows = rows_of(
-            b"sku,name,price\r\nA,x,1\r\nB,y,2\r\n",
-            &SourceConfig::default(),
-        );
+        let rows = rows_of(b"sku,name,price\r\nA,x,1\r\nB,y,2\r\n", &SourceConfig::default());
         assert_eq!(numbers(&rows), [1, 2, 3]);
-        let rows = rows_of(
-            b"sku,name,price\r\nA,x,1\r\nB,y,2",
-            &SourceConfig::default(),
-        );
+        let rows = rows_of(b"sku,name,price\r\nA,x,1\r\nB,y,2", &SourceConfig::default());
         assert_eq!(numbers(&rows), [1, 2, 3], "no newline at the end");
-        let rows = rows_of(
-            b"\xEF\xBB\xBFsku,price\r\n\r\nA,1\r\n",
-            &SourceConfig::default(),
-        );
+        let rows = rows_of(b"\xEF\xBB\xBFsku,price\r\n\r\nA,1\r\n", &SourceConfig::default());
         assert_eq!(numbers(&rows), [1, 3], "after a BOM");
     }
 
     #[test]
     fn crlf_with_blank_lines_and_quoted_newlines() {
-        let file = b"\r\nsku,name,price\r\n\r\nA,\"two\r\nlines\",1\r\n\r\n\r\nB,y,2\r\n  \r\nC,\"\r\n\r\n\",3\r\nD,z,4\r\n";
+        let file =
+            b"\r\nsku,name,price\r\n\r\nA,\"two\r\nlines\",1\r\n\r\n\r\nB,y,2\r\n  \r\nC,\"\r\n\r\n\",3\r\nD,z,4\r\n";
         let rows = rows_of(file, &SourceConfig::default());
         assert_eq!(texts(&rows[1]), ["A", "two\r\nlines", "1"]);
-        assert_eq!(
-            texts(&rows[4]),
-            ["C", "", "3"],
-            "a quoted field of line breaks only"
-        );
+        assert_eq!(texts(&rows[4]), ["C", "", "3"], "a quoted field of line breaks only");
         // A line of spaces is a record of its own, not a blank line.
         assert_eq!(numbers(&rows), [2, 4, 8, 9, 10, 13]);
     }
 
     #[test]
     fn lone_cr_and_mixed_line_endings() {
-        let rows = rows_of(
-            b"sku,price\rA,1\r\rB,2\nC,3\r\nD,4",
-            &SourceConfig::default(),
-        );
+        let rows = rows_of(b"sku,price\rA,1\r\rB,2\nC,3\r\nD,4", &SourceConfig::default());
         assert_eq!(numbers(&rows), [1, 2, 4, 5, 6]);
     }
 
@@ -363,14 +337,7 @@ mod tests {
         let mut file = vec![0xFF, 0xFE];
         file.extend((0..4099u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
         let _ = decode_any(&file, &SourceConfig::default());
-        for encoding in [
-            "shift_jis",
-            "gb18030",
-            "big5",
-            "euc-kr",
-            "windows-1251",
-            "utf-16le",
-        ] {
+        for encoding in ["shift_jis", "gb18030", "big5", "euc-kr", "windows-1251", "utf-16le"] {
             let config = SourceConfig {
                 encoding: Some(encoding.into()),
                 ..Default::default()

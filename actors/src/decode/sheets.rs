@@ -80,9 +80,7 @@ impl Decoder for SheetsDecoder {
                 let mut cells = vec![Cell::Empty; first_col];
                 cells.extend(values.into_iter().map(cell));
                 let row = RawRow {
-                    number: RowNumber(
-                        first_row.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX)),
-                    ),
+                    number: RowNumber(first_row.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX))),
                     cells,
                 };
                 if sink.event(TableEvent::Row(row)).is_break() {
@@ -111,10 +109,7 @@ fn range_start(range: &str) -> (u32, usize) {
         return (1, 0);
     };
     let start = cells.split(':').next().unwrap_or("");
-    let letters: String = start
-        .chars()
-        .take_while(char::is_ascii_alphabetic)
-        .collect();
+    let letters: String = start.chars().take_while(char::is_ascii_alphabetic).collect();
     if letters.len() > 3 {
         return (1, 0);
     }
@@ -125,9 +120,7 @@ fn range_start(range: &str) -> (u32, usize) {
         .collect();
     let column = letters
         .bytes()
-        .fold(0usize, |n, b| {
-            n * 26 + usize::from(b.to_ascii_uppercase() - b'A' + 1)
-        })
+        .fold(0usize, |n, b| n * 26 + usize::from(b.to_ascii_uppercase() - b'A' + 1))
         .saturating_sub(1);
     (digits.parse().unwrap_or(1).max(1), column)
 }
@@ -187,9 +180,7 @@ mod tests {
                 last_col: 3
             }
         );
-        let TableEvent::Row(last) = &events[3] else {
-            panic!()
-        };
+        let TableEvent::Row(last) = &events[3] else { panic!() };
         assert_eq!(last.number, RowNumber(4));
         assert_eq!(last.cells[2], Cell::Number(12.5));
         assert_eq!(last.cells[3], Cell::Bool(true));

@@ -76,11 +76,9 @@ impl<R: Read> Utf8Reader<R> {
                 self.in_end = n;
                 self.eof = n == 0;
             }
-            let (result, read, written, _) = self.decoder.decode_to_utf8(
-                &self.input[self.in_start..self.in_end],
-                &mut self.output,
-                self.eof,
-            );
+            let (result, read, written, _) =
+                self.decoder
+                    .decode_to_utf8(&self.input[self.in_start..self.in_end], &mut self.output, self.eof);
             self.in_start += read;
             self.out_start = 0;
             self.out_end = written;
@@ -117,9 +115,7 @@ mod tests {
 
     fn read_all(bytes: &[u8], encoding: &'static Encoding) -> String {
         let mut s = String::new();
-        Utf8Reader::new(bytes, encoding)
-            .read_to_string(&mut s)
-            .unwrap();
+        Utf8Reader::new(bytes, encoding).read_to_string(&mut s).unwrap();
         s
     }
 

@@ -36,12 +36,7 @@ impl Decoder for XlsxDecoder {
             .collect();
         let chosen: Vec<(usize, String)> = match &config.sheet {
             Some(wanted) => vec![pick_sheet(&names, wanted)?],
-            None => names
-                .iter()
-                .cloned()
-                .enumerate()
-                .map(|(i, n)| (i + 1, n))
-                .collect(),
+            None => names.iter().cloned().enumerate().map(|(i, n)| (i + 1, n)).collect(),
         };
         for (index, name) in chosen {
             if config.sheet.is_none() && hidden.contains(&name) {
@@ -117,9 +112,7 @@ const MERGES_READ_LIMIT: u64 = 16 << 20;
 fn open(source: &FetchedSource) -> Result<(Sheets<Input<'_>>, u64), DecodeError> {
     let mut magic = [0u8; 8];
     let mut head = input(source)?;
-    let n = head
-        .read(&mut magic)
-        .map_err(|e| DecodeError::Io(e.to_string()))?;
+    let n = head.read(&mut magic).map_err(|e| DecodeError::Io(e.to_string()))?;
     let magic = &magic[..n];
     if magic.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         let xls = input(source)?;
@@ -151,9 +144,7 @@ fn open(source: &FetchedSource) -> Result<(Sheets<Input<'_>>, u64), DecodeError>
 /// Runs calamine (or zip) on the workbook's bytes. Third-party readers may panic on malformed
 /// input: an error and a panic alike mean a damaged file, never a crashed worker.
 fn guarded<T, E: std::fmt::Display>(read: impl FnOnce() -> Result<T, E>) -> Result<T, DecodeError> {
-    super::catch_panic(read)
-        .map_err(unreadable)?
-        .map_err(unreadable)
+    super::catch_panic(read).map_err(unreadable)?.map_err(unreadable)
 }
 
 /// Everything a workbook may expand to. A million-row sheet is a few hundred MB of XML.
@@ -186,9 +177,7 @@ fn refuse_bombs(archive: Input<'_>) -> Result<u64, DecodeError> {
 }
 
 fn unreadable(e: impl std::fmt::Display) -> DecodeError {
-    DecodeError::Format(format!(
-        "the workbook cannot be read (damaged or truncated): {e}"
-    ))
+    DecodeError::Format(format!("the workbook cannot be read (damaged or truncated): {e}"))
 }
 
 /// A sheet by name, or by 1-based position when the name is a number no sheet has.

@@ -17,14 +17,8 @@ fn workbook(rows: &str, merged: &[&str], deflated: bool) -> Vec<u8> {
     let merge_cells = if merged.is_empty() {
         String::new()
     } else {
-        let cells: String = merged
-            .iter()
-            .map(|m| format!(r#"<mergeCell ref="{m}"/>"#))
-            .collect();
-        format!(
-            r#"<mergeCells count="{}">{cells}</mergeCells>"#,
-            merged.len()
-        )
+        let cells: String = merged.iter().map(|m| format!(r#"<mergeCell ref="{m}"/>"#)).collect();
+        format!(r#"<mergeCells count="{}">{cells}</mergeCells>"#, merged.len())
     };
     let parts = [
         (
@@ -65,9 +59,7 @@ fn workbook(rows: &str, merged: &[&str], deflated: bool) -> Vec<u8> {
         ),
         (
             "xl/worksheets/sheet1.xml",
-            format!(
-                r#"{HEAD}<worksheet xmlns="{MAIN}"><sheetData>{rows}</sheetData>{merge_cells}</worksheet>"#
-            ),
+            format!(r#"{HEAD}<worksheet xmlns="{MAIN}"><sheetData>{rows}</sheetData>{merge_cells}</worksheet>"#),
         ),
     ];
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -128,12 +120,7 @@ fn rows_or_a_format_error(bytes: &[u8]) -> Result<(), String> {
 fn a_valid_workbook_reads_with_its_merged_cells() {
     for deflated in [false, true] {
         let events = decode_any(&valid(deflated), &SourceConfig::default()).unwrap();
-        let TableEvent::Table {
-            name,
-            index,
-            merged,
-        } = &events[0]
-        else {
+        let TableEvent::Table { name, index, merged } = &events[0] else {
             panic!("{events:?}")
         };
         assert_eq!((name.as_deref(), *index), (Some("Прайс"), 1));
@@ -155,10 +142,7 @@ fn a_valid_workbook_reads_with_its_merged_cells() {
             ]
         );
         let rows = rows(&events);
-        assert_eq!(
-            rows.iter().map(|r| r.number.0).collect::<Vec<_>>(),
-            [1, 2, 3, 5]
-        );
+        assert_eq!(rows.iter().map(|r| r.number.0).collect::<Vec<_>>(), [1, 2, 3, 5]);
         assert_eq!(rows[1].cells[0], Cell::text("Артикул"));
         assert_eq!(rows[2].cells[1], Cell::Number(350.5));
         assert_eq!(rows[2].cells[2], Cell::Date("2023-03-15".into()));
@@ -195,11 +179,7 @@ fn a_cell_past_the_last_column_is_an_error() {
     }
     let xml = r#"<row r="1"><c r="XFD1"><v>1</v></c></row>"#;
     let events = decode_any(&workbook(xml, &[], true), &SourceConfig::default()).unwrap();
-    assert_eq!(
-        rows(&events)[0].cells.len(),
-        16_384,
-        "the last column is a column"
-    );
+    assert_eq!(rows(&events)[0].cells.len(), 16_384, "the last column is a column");
     // A longer name overflows calamine's arithmetic: a panic with overflow checks, a wrapped
     // column without.
     let xml = r#"<row r="1"><c r="ZZZZZZZZZZ1"><v>1</v></c><c r="A99999999999"><v>1</v></c></row>"#;
@@ -227,20 +207,12 @@ fn a_reversed_merged_range_does_not_panic() {
 fn date_serials_no_calendar_holds_stay_numbers() {
     use calamine::{ExcelDateTime, ExcelDateTimeType};
     for serial in [-1e300, 1e300, f64::NAN, -1e12] {
-        let cell = date(&ExcelDateTime::new(
-            serial,
-            ExcelDateTimeType::DateTime,
-            false,
-        ));
+        let cell = date(&ExcelDateTime::new(serial, ExcelDateTimeType::DateTime, false));
         assert!(matches!(cell, Cell::Number(_)), "{serial}: {cell:?}");
     }
-    let xml =
-        r#"<row r="1"><c r="A1" s="1"><v>-1e300</v></c><c r="B1" s="1"><v>1e300</v></c></row>"#;
+    let xml = r#"<row r="1"><c r="A1" s="1"><v>-1e300</v></c><c r="B1" s="1"><v>1e300</v></c></row>"#;
     let events = decode_any(&workbook(xml, &[], true), &SourceConfig::default()).unwrap();
-    assert_eq!(
-        rows(&events)[0].cells,
-        [Cell::Number(-1e300), Cell::Number(1e300)]
-    );
+    assert_eq!(rows(&events)[0].cells, [Cell::Number(-1e300), Cell::Number(1e300)]);
 }
 
 #[test]
@@ -317,7 +289,8 @@ fn rewritten(bytes: &[u8], edit: impl Fn(&str, String) -> String) -> Vec<u8> {
         let name = part.name().unwrap().into_owned();
         let mut text = String::new();
         part.read_to_string(&mut text).unwrap();
-        out.start_file(name.as_str(), zip::write::SimpleFileOptions::default()).unwrap();
+        out.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
         out.write_all(edit(&name, text).as_bytes()).unwrap();
     }
     out.finish().unwrap().into_inner()
@@ -341,5 +314,8 @@ fn a_hidden_sheet_is_skipped_unless_named() {
         sheet: Some("Прайс".into()),
         ..Default::default()
     };
-    assert!(!rows(&decode_any(&hidden, &named).unwrap()).is_empty(), "a named hidden sheet is read");
+    assert!(
+        !rows(&decode_any(&hidden, &named).unwrap()).is_empty(),
+        "a named hidden sheet is read"
+    );
 }

@@ -5,13 +5,11 @@ pub mod source;
 pub mod task;
 
 pub use catalog::{
-    Item, ItemName, Price, PriceError, RejectReason, Rejection, RowNumber, Sku, SupplierId,
-    SupplierName, TextError,
+    Item, ItemName, Price, PriceError, RejectReason, Rejection, RowNumber, Sku, SupplierId, SupplierName, TextError,
 };
 pub use source::{ColumnRef, Field, SourceConfig};
 pub use task::{
-    AttemptError, FailureClass, ParserType, TaskCounts, TaskFailure, TaskId, TaskMessage,
-    TaskResult, TaskStatus,
+    AttemptError, FailureClass, ParserType, TaskCounts, TaskFailure, TaskId, TaskMessage, TaskResult, TaskStatus,
 };
 
 use std::fmt;

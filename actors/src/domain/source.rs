@@ -57,14 +57,9 @@ impl FromStr for Field {
             "stock" => "availability",
             other => other,
         };
-        Field::ALL
-            .into_iter()
-            .find(|f| f.as_str() == wanted)
-            .ok_or_else(|| {
-                format!(
-                    "unknown field {s:?}; expected one of sku, name, price, currency, unit, category, availability"
-                )
-            })
+        Field::ALL.into_iter().find(|f| f.as_str() == wanted).ok_or_else(|| {
+            format!("unknown field {s:?}; expected one of sku, name, price, currency, unit, category, availability")
+        })
     }
 }
 

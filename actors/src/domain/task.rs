@@ -384,7 +384,11 @@ mod tests {
     fn list_date_takes_a_date_or_a_date_time_and_orders_the_list() {
         let mut json = message_json();
         let msg: TaskMessage = serde_json::from_value(json.clone()).unwrap();
-        assert_eq!(msg.list_at(), msg.enqueued_at, "without a list date, the enqueue time orders");
+        assert_eq!(
+            msg.list_at(),
+            msg.enqueued_at,
+            "without a list date, the enqueue time orders"
+        );
         json["list_date"] = "2026-11-20".into();
         let msg: TaskMessage = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(msg.list_at().to_rfc3339(), "2026-11-20T00:00:00+00:00");

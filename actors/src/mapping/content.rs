@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::layout::{
-    ColumnDecision, Layout, MappingOptions, Role, Unrecognised, column_letter, resolve_column,
-};
+use super::layout::{ColumnDecision, Layout, MappingOptions, Role, Unrecognised, column_letter, resolve_column};
 use super::price::{PriceProblem, parse_price};
 use super::stats::{ColumnStats, lower_of, sample};
 use super::synonyms::{PriceKind, is_key_header, normalise};
@@ -24,13 +22,9 @@ pub(super) fn infer_headerless(
 ) -> Result<Layout, Unrecognised> {
     let sample = sample(rows, options.sample_rows);
     if sample.is_empty() {
-        return Err(Unrecognised(
-            "no header row and no data rows were found".into(),
-        ));
+        return Err(Unrecognised("no header row and no data rows were found".into()));
     }
-    let headers: Vec<String> = (0..width)
-        .map(|i| format!("column {}", column_letter(i)))
-        .collect();
+    let headers: Vec<String> = (0..width).map(|i| format!("column {}", column_letter(i))).collect();
     let mut columns: Vec<ColumnDecision> = headers
         .iter()
         .enumerate()
@@ -64,10 +58,7 @@ pub(super) fn infer_headerless(
             layout.columns[i].role = Role::RunningNumber;
         }
     }
-    let (Some(price), Some(_)) = (
-        layout.column_of(Field::Price),
-        layout.column_of(Field::Name),
-    ) else {
+    let (Some(price), Some(_)) = (layout.column_of(Field::Price), layout.column_of(Field::Name)) else {
         return Err(Unrecognised(
             "no header row was recognised and no column of prices and of names could be inferred from the content"
                 .into(),
@@ -76,9 +67,11 @@ pub(super) fn infer_headerless(
     // A first row of labels over a column of prices is a header that names no price: a sheet
     // of terms or discounts (`Условие | Значение`), not a list to guess items from.
     let first = sample[0];
-    let labels = first.cells.iter().filter(|c| !c.is_empty()).all(|c| {
-        matches!(parse_price(c), Err(PriceProblem::NotANumber)) && c.as_text().chars().count() <= 40
-    });
+    let labels = first
+        .cells
+        .iter()
+        .filter(|c| !c.is_empty())
+        .all(|c| matches!(parse_price(c), Err(PriceProblem::NotANumber)) && c.as_text().chars().count() <= 40);
     let labelled_price = first
         .cells
         .get(price)
@@ -108,9 +101,7 @@ pub(super) fn complete(layout: &mut Layout, sample: &[&RawRow], options: &Mappin
     if !missing || sample.is_empty() {
         return;
     }
-    let stats: Vec<ColumnStats> = (0..layout.table_width)
-        .map(|i| ColumnStats::of(sample, i))
-        .collect();
+    let stats: Vec<ColumnStats> = (0..layout.table_width).map(|i| ColumnStats::of(sample, i)).collect();
     let unlabelled: Vec<bool> = layout.columns.iter().map(|c| c.header.is_empty()).collect();
     infer_price(layout, &stats, sample, options, |i| unlabelled[i]);
     infer_name(layout, &stats);
@@ -199,13 +190,7 @@ fn infer_price(
     } else {
         "inferred: price-like numbers under an unrecognised header"
     };
-    set(
-        layout,
-        winner,
-        Field::Price,
-        stats[winner].price_share,
-        note.into(),
-    );
+    set(layout, winner, Field::Price, stats[winner].price_share, note.into());
     if layout.header_rows.is_some() {
         let what = label(layout, winner);
         layout.notes.push(format!(
@@ -226,14 +211,9 @@ fn infer_name(layout: &mut Layout, stats: &[ColumnStats]) {
         return;
     }
     let best = (0..stats.len())
-        .filter(|&i| {
-            free(layout, i)
-                && stats[i].text_like()
-                && !is_key_header(&normalise(&layout.columns[i].header))
-        })
+        .filter(|&i| free(layout, i) && stats[i].text_like() && !is_key_header(&normalise(&layout.columns[i].header)))
         .max_by(|&a, &b| {
-            let unlabelled =
-                |i: usize| layout.columns[i].header.is_empty() || layout.header_rows.is_none();
+            let unlabelled = |i: usize| layout.columns[i].header.is_empty() || layout.header_rows.is_none();
             unlabelled(a)
                 .cmp(&unlabelled(b))
                 .then(stats[a].mean_len.total_cmp(&stats[b].mean_len))
@@ -251,9 +231,9 @@ fn infer_name(layout: &mut Layout, stats: &[ColumnStats]) {
         } else {
             "no header names the name"
         };
-        layout.notes.push(format!(
-            "{why}: {what} was taken as the name (the longest texts)"
-        ));
+        layout
+            .notes
+            .push(format!("{why}: {what} was taken as the name (the longest texts)"));
         format!("inferred: longest text ({why})")
     };
     set(layout, i, Field::Name, stats[i].text_share, note);

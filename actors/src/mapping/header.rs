@@ -7,9 +7,7 @@ use std::collections::hash_map::Entry;
 use super::layout::{ColumnDecision, MappingOptions, Role, resolve_column};
 use super::price::parse_price;
 use super::stats::{distinct_and_filled, sample};
-use super::synonyms::{
-    PriceKind, is_currency_or_tax_note, is_running_number_header, normalise, score, vat_included,
-};
+use super::synonyms::{PriceKind, is_currency_or_tax_note, is_running_number_header, normalise, score, vat_included};
 use crate::domain::{Field, SourceConfig};
 use crate::table::{Cell, MergedRange, RawRow};
 
@@ -29,13 +27,7 @@ pub(super) struct Candidate {
 }
 
 impl Candidate {
-    pub fn single(
-        rows: &[RawRow],
-        at: usize,
-        width: usize,
-        config: &SourceConfig,
-        options: &MappingOptions,
-    ) -> Self {
+    pub fn single(rows: &[RawRow], at: usize, width: usize, config: &SourceConfig, options: &MappingOptions) -> Self {
         let headers = (0..width)
             .map(|i| {
                 rows[at]
@@ -68,8 +60,7 @@ impl Candidate {
             let header = header.trim().to_owned();
             decisions.push(ColumnDecision {
                 index,
-                note: (!header.is_empty())
-                    .then(|| "another table, right of an empty column: not read".into()),
+                note: (!header.is_empty()).then(|| "another table, right of an empty column: not read".into()),
                 header,
                 role: Role::Ignored,
                 confidence: 0.0,
@@ -93,11 +84,7 @@ impl Candidate {
         score -= numeric as f64 * 1.5;
         // Between two readings that map the same fields, the one that names more columns
         // (a split header's sub-headers, say) explains the table better.
-        score += 0.1
-            * headers[..used]
-                .iter()
-                .filter(|h| !h.trim().is_empty())
-                .count() as f64;
+        score += 0.1 * headers[..used].iter().filter(|h| !h.trim().is_empty()).count() as f64;
         Self {
             first,
             last,
@@ -157,12 +144,7 @@ pub(super) fn find_header(
 /// (`Dealer` over `price`) or under a group spread over several columns (merged, or followed by
 /// empty cells: `Цена` over `Розница`, `Опт`). Whether the joined reading beats the upper row
 /// alone is for the scores to say.
-fn joined_header(
-    rows: &[RawRow],
-    at: usize,
-    width: usize,
-    merged: &[MergedRange],
-) -> Option<Vec<String>> {
+fn joined_header(rows: &[RawRow], at: usize, width: usize, merged: &[MergedRange]) -> Option<Vec<String>> {
     let top = &rows[at];
     let bottom = &rows[at + 1];
     // Sub-headers are text; a lower row with a number, a date or a price is the first data row.
@@ -174,30 +156,21 @@ fn joined_header(
     if bottom.non_empty() == 0 || bottom.cells.iter().any(data_like) {
         return None;
     }
-    let text = |row: &RawRow, i: usize| {
-        row.cells
-            .get(i)
-            .map(|c| c.as_text().into_owned())
-            .unwrap_or_default()
-    };
+    let text = |row: &RawRow, i: usize| row.cells.get(i).map(|c| c.as_text().into_owned()).unwrap_or_default();
     let mut headers = Vec::with_capacity(width);
     let mut group = String::new();
     for i in 0..width {
         let upper = text(top, i);
         let lower = text(bottom, i);
-        let merged_group = merged.iter().find(|m| {
-            m.first_row == top.number.0
-                && m.first_col <= i
-                && i <= m.last_col
-                && m.last_col > m.first_col
-        });
+        let merged_group = merged
+            .iter()
+            .find(|m| m.first_row == top.number.0 && m.first_col <= i && i <= m.last_col && m.last_col > m.first_col);
         let upper = if !upper.is_empty() {
             group.clone_from(&upper);
             upper
         } else if let Some(m) = merged_group {
             text(top, m.first_col)
-        } else if !lower.is_empty() && !group.is_empty() && i > 0 && !text(bottom, i - 1).is_empty()
-        {
+        } else if !lower.is_empty() && !group.is_empty() && i > 0 && !text(bottom, i - 1).is_empty() {
             // A group header over several sub-headers, exported without merge information.
             group.clone()
         } else {
@@ -220,11 +193,7 @@ fn joined_header(
 /// Where a second table starts in a header row: after an empty column (empty in the data too)
 /// when the columns right of it label a price and a key or name again while the left ones
 /// label a price or a name (`…, Price, , Catalogue no, Name, Price`).
-fn second_table_start(
-    headers: &[String],
-    data: &[&RawRow],
-    options: &MappingOptions,
-) -> Option<usize> {
+fn second_table_start(headers: &[String], data: &[&RawRow], options: &MappingOptions) -> Option<usize> {
     let interior_gap = headers
         .iter()
         .enumerate()
@@ -238,8 +207,8 @@ fn second_table_start(
         .map(|h| {
             let n = normalise(h);
             let price = price_score(h, &n) >= options.min_confidence;
-            let item = score(&n, Field::Name) >= options.min_confidence
-                || score(&n, Field::Sku) >= options.min_confidence;
+            let item =
+                score(&n, Field::Name) >= options.min_confidence || score(&n, Field::Sku) >= options.min_confidence;
             (price, item)
         })
         .collect();
@@ -329,11 +298,7 @@ pub(super) fn assign_columns(
             .max_by(|a, b| scores[i][field_index(*a)].total_cmp(&scores[i][field_index(*b)]))
     };
     let mut content: HashMap<usize, (usize, usize)> = HashMap::new();
-    let mut content_of = |i: usize| {
-        *content
-            .entry(i)
-            .or_insert_with(|| distinct_and_filled(data, i))
-    };
+    let mut content_of = |i: usize| *content.entry(i).or_insert_with(|| distinct_and_filled(data, i));
 
     // Price columns: every column that reads as a price competes; the preference decides.
     if let Entry::Vacant(price_slot) = fields.entry(Field::Price) {
@@ -341,9 +306,7 @@ pub(super) fn assign_columns(
         let mut prices: Vec<(usize, f64, (usize, u8), usize)> = (0..headers.len())
             .filter(|&i| decisions[i].role == Role::Ignored)
             .map(|i| (i, scores[i][price], price_rank(&normalised[i], options), 0))
-            .filter(|&(i, s, ..)| {
-                s >= options.min_confidence && best_field(i) == Some(Field::Price)
-            })
+            .filter(|&(i, s, ..)| s >= options.min_confidence && best_field(i) == Some(Field::Price))
             .collect();
         if prices.len() > 1 {
             for p in &mut prices {
@@ -356,8 +319,7 @@ pub(super) fn assign_columns(
             decisions[winner].role = Role::Field(Field::Price);
             decisions[winner].confidence = confidence;
             if prices.len() > 1 {
-                decisions[winner].note =
-                    Some(format!("preferred among {} price columns", prices.len()));
+                decisions[winner].note = Some(format!("preferred among {} price columns", prices.len()));
             }
             price_slot.insert(winner);
             for &(other, confidence, ..) in &prices[1..] {
@@ -383,11 +345,10 @@ pub(super) fn assign_columns(
             }
         }
     }
-    let tie = pairs.iter().enumerate().any(|(n, a)| {
-        pairs[n + 1..]
-            .iter()
-            .any(|b| a.3 == b.3 && (a.0 - b.0).abs() < 1e-9)
-    });
+    let tie = pairs
+        .iter()
+        .enumerate()
+        .any(|(n, a)| pairs[n + 1..].iter().any(|b| a.3 == b.3 && (a.0 - b.0).abs() < 1e-9));
     if tie {
         for pair in &mut pairs {
             pair.1 = content_of(pair.2);

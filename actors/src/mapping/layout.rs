@@ -222,10 +222,7 @@ pub fn detect(
     };
 
     let data_start = match config.data_start_row {
-        Some(n) => rows
-            .iter()
-            .position(|r| r.number.0 >= n)
-            .unwrap_or(rows.len()),
+        Some(n) => rows.iter().position(|r| r.number.0 >= n).unwrap_or(rows.len()),
         None => data_start,
     };
     let data = sample(&rows[data_start.min(rows.len())..], options.sample_rows);
@@ -237,11 +234,7 @@ pub fn detect(
     Ok((layout, data_start))
 }
 
-fn into_layout(
-    c: Candidate,
-    sheet: Option<&str>,
-    header_rows: Option<(RowNumber, RowNumber)>,
-) -> Layout {
+fn into_layout(c: Candidate, sheet: Option<&str>, header_rows: Option<(RowNumber, RowNumber)>) -> Layout {
     let width = c.headers.len();
     let table_width = c.table_end.unwrap_or(width);
     let header_normalised = c.headers.iter().map(|h| normalise(h)).collect();
@@ -269,11 +262,7 @@ fn into_layout(
 
 /// Final touches: the fields every list needs, SKU derivation, characteristic keys, the
 /// characteristic filter, subtotal columns.
-fn finish(
-    layout: &mut Layout,
-    data: &[&RawRow],
-    config: &SourceConfig,
-) -> Result<(), Unrecognised> {
+fn finish(layout: &mut Layout, data: &[&RawRow], config: &SourceConfig) -> Result<(), Unrecognised> {
     let labels = || -> String {
         let headers: Vec<&str> = layout.columns[..layout.table_width]
             .iter()
@@ -286,16 +275,10 @@ fn finish(
         }
     };
     if !layout.fields.contains_key(&Field::Price) {
-        return Err(Unrecognised(format!(
-            "no price column was found{}",
-            labels()
-        )));
+        return Err(Unrecognised(format!("no price column was found{}", labels())));
     }
     if !layout.fields.contains_key(&Field::Name) {
-        return Err(Unrecognised(format!(
-            "no name column was found{}",
-            labels()
-        )));
+        return Err(Unrecognised(format!("no name column was found{}", labels())));
     }
     if !layout.fields.contains_key(&Field::Sku) {
         layout.derive_sku = true;
@@ -308,17 +291,14 @@ fn finish(
     }
 
     let headers: Vec<String> = layout.columns.iter().map(|c| c.header.clone()).collect();
-    let wanted: Option<Vec<usize>> = config.characteristic_columns.as_ref().map(|cols| {
-        cols.iter()
-            .filter_map(|c| resolve_column(c, &headers))
-            .collect()
-    });
+    let wanted: Option<Vec<usize>> = config
+        .characteristic_columns
+        .as_ref()
+        .map(|cols| cols.iter().filter_map(|c| resolve_column(c, &headers)).collect());
     let mut seen: HashMap<String, usize> = HashMap::new();
     let table_width = layout.table_width;
     for column in &mut layout.columns {
-        if column.index >= table_width
-            || !matches!(column.role, Role::Ignored | Role::Characteristic(_))
-        {
+        if column.index >= table_width || !matches!(column.role, Role::Ignored | Role::Characteristic(_)) {
             continue;
         }
         if wanted.as_ref().is_some_and(|w| !w.contains(&column.index)) {
@@ -332,20 +312,14 @@ fn finish(
         };
         let n = seen.entry(base.clone()).or_insert(0);
         *n += 1;
-        let key = if *n == 1 {
-            base
-        } else {
-            format!("{base} ({n})")
-        };
+        let key = if *n == 1 { base } else { format!("{base} ({n})") };
         column.role = Role::Characteristic(key);
     }
     layout.subtotals = layout.columns[..table_width]
         .iter()
         .filter(|c| {
-            matches!(
-                c.role,
-                Role::Characteristic(_) | Role::OtherPrice(_) | Role::Ignored
-            ) && is_subtotal_header(&normalise(&c.header))
+            matches!(c.role, Role::Characteristic(_) | Role::OtherPrice(_) | Role::Ignored)
+                && is_subtotal_header(&normalise(&c.header))
         })
         .map(|c| c.index)
         .collect();

@@ -94,10 +94,7 @@ pub fn parse_price(cell: &Cell) -> Result<ParsedPrice, PriceProblem> {
             // stays 1.005 instead of 1.00499999….
             Decimal::from_str(&format!("{n}"))
                 .or_else(|_| Decimal::from_scientific(&format!("{n:e}")))
-                .map(|value| ParsedPrice {
-                    value,
-                    currency: None,
-                })
+                .map(|value| ParsedPrice { value, currency: None })
                 .map_err(|_| PriceProblem::NotANumber)
         }
         Cell::Number(_) | Cell::Bool(_) | Cell::Date(_) => Err(PriceProblem::NotANumber),
@@ -117,10 +114,7 @@ pub fn parse_price_text(text: &str) -> Result<ParsedPrice, PriceProblem> {
         && dots <= 1
         && trimmed.as_bytes()[0] != b'.';
     if plain && let Ok(value) = Decimal::from_str(trimmed) {
-        return Ok(ParsedPrice {
-            value,
-            currency: None,
-        });
+        return Ok(ParsedPrice { value, currency: None });
     }
     let lowered = trimmed.to_lowercase();
     if lowered.is_empty() {
@@ -188,10 +182,7 @@ fn normalise_separators(body: &str) -> Option<String> {
     if compact.is_empty() {
         return None;
     }
-    if !compact
-        .chars()
-        .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
-    {
+    if !compact.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
         return None;
     }
     if !compact.chars().any(|c| c.is_ascii_digit()) {
@@ -262,25 +253,13 @@ mod tests {
     #[test]
     fn currency_signs_and_codes() {
         let p = parse_price_text("$12.99").unwrap();
-        assert_eq!(
-            (p.value.to_string().as_str(), p.currency),
-            ("12.99", Some("USD"))
-        );
+        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.99", Some("USD")));
         let p = parse_price_text("12,5 руб.").unwrap();
-        assert_eq!(
-            (p.value.to_string().as_str(), p.currency),
-            ("12.5", Some("RUB"))
-        );
+        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.5", Some("RUB")));
         let p = parse_price_text("12.00 BYN").unwrap();
-        assert_eq!(
-            (p.value.to_string().as_str(), p.currency),
-            ("12.00", Some("BYN"))
-        );
+        assert_eq!((p.value.to_string().as_str(), p.currency), ("12.00", Some("BYN")));
         let p = parse_price_text("€ 9,99").unwrap();
-        assert_eq!(
-            (p.value.to_string().as_str(), p.currency),
-            ("9.99", Some("EUR"))
-        );
+        assert_eq!((p.value.to_string().as_str(), p.currency), ("9.99", Some("EUR")));
         let p = parse_price_text("150 грн").unwrap();
         assert_eq!(p.currency, Some("UAH"));
     }
@@ -288,22 +267,14 @@ mod tests {
     #[test]
     fn quotes_on_request_are_not_prices() {
         for text in ["по запросу", "По запиту", "on request", "Call", "—"] {
-            assert_eq!(
-                parse_price_text(text),
-                Err(PriceProblem::OnRequest),
-                "{text}"
-            );
+            assert_eq!(parse_price_text(text), Err(PriceProblem::OnRequest), "{text}");
         }
     }
 
     #[test]
     fn garbage_is_not_a_number() {
         for text in ["abc", "12abc", "1.2.3,4,5", "..", "1,2,3.4.5", "12 кг"] {
-            assert_eq!(
-                parse_price_text(text),
-                Err(PriceProblem::NotANumber),
-                "{text}"
-            );
+            assert_eq!(parse_price_text(text), Err(PriceProblem::NotANumber), "{text}");
         }
     }
 
@@ -319,10 +290,7 @@ mod tests {
         assert_eq!(p.value.to_string(), "1.005");
         let p = parse_price(&Cell::Number(1234.56)).unwrap();
         assert_eq!(p.value.to_string(), "1234.56");
-        assert_eq!(
-            parse_price(&Cell::Number(f64::NAN)),
-            Err(PriceProblem::NotANumber)
-        );
+        assert_eq!(parse_price(&Cell::Number(f64::NAN)), Err(PriceProblem::NotANumber));
     }
 
     /// Every format the module comment accepts, generated from a decimal and read back.

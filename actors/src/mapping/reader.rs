@@ -55,12 +55,7 @@ pub struct TableReader<'a, E: FnMut(RowChunk) -> ControlFlow<()>> {
 }
 
 impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
-    pub fn new(
-        config: &'a SourceConfig,
-        options: &'a MappingOptions,
-        chunk_rows: usize,
-        emit: E,
-    ) -> Self {
+    pub fn new(config: &'a SourceConfig, options: &'a MappingOptions, chunk_rows: usize, emit: E) -> Self {
         Self {
             config,
             options,
@@ -86,9 +81,7 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
             return Err(why);
         }
         if self.summary.rows_seen == 0 {
-            self.summary
-                .notes
-                .push("the list has a header but no data rows".into());
+            self.summary.notes.push("the list has a header but no data rows".into());
         }
         for skipped in &self.summary.skipped {
             self.summary.notes.push(format!("skipped {skipped}"));
@@ -232,9 +225,9 @@ fn section_title(layout: &Layout, row: &RawRow) -> Option<String> {
         .filter(|c| !c.is_empty())
         .map(|c| c.as_text().trim().to_owned())
         .collect();
-    let all_words = texts.iter().all(|t| {
-        t.chars().any(char::is_alphabetic) && parse_price(&Cell::text(t.as_str())).is_err()
-    });
+    let all_words = texts
+        .iter()
+        .all(|t| t.chars().any(char::is_alphabetic) && parse_price(&Cell::text(t.as_str())).is_err());
     all_words.then(|| texts.join(" "))
 }
 
@@ -281,9 +274,7 @@ impl Variants {
         if layout.derive_sku {
             return None;
         }
-        let (Some(key_col), Some(name_col)) =
-            (layout.column_of(Field::Sku), layout.column_of(Field::Name))
-        else {
+        let (Some(key_col), Some(name_col)) = (layout.column_of(Field::Sku), layout.column_of(Field::Name)) else {
             return None;
         };
         write_key(cells.get(key_col).unwrap_or(&Cell::Empty), &mut self.probe);
@@ -305,10 +296,7 @@ impl Variants {
             return None;
         }
         self.count += 1;
-        let parent = self
-            .parent
-            .get_or_insert_with(|| Arc::from(self.key.as_str()))
-            .clone();
+        let parent = self.parent.get_or_insert_with(|| Arc::from(self.key.as_str())).clone();
         cells[key_col] = Cell::Text(format!("{}~{}", self.key, self.count));
         if let Some(name) = cells.get_mut(name_col) {
             *name = Cell::Text(self.name.clone());
@@ -371,8 +359,7 @@ impl<E: FnMut(RowChunk) -> ControlFlow<()>> TableSink for TableReader<'_, E> {
                     Some(TableState::Scanning { rows, .. }) => {
                         rows.push(row);
                         if rows.len() >= limit
-                            && let Some(TableState::Scanning { name, merged, rows }) =
-                                self.state.take()
+                            && let Some(TableState::Scanning { name, merged, rows }) = self.state.take()
                         {
                             self.decide(name, merged, rows);
                         }

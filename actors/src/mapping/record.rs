@@ -7,9 +7,7 @@ use serde_json::{Map, Number, Value};
 use super::layout::{Layout, Role, column_letter};
 use super::price::{PriceProblem, parse_price};
 use super::synonyms::normalise;
-use crate::domain::{
-    Field, Item, ItemName, Price, PriceError, RejectReason, Rejection, RowNumber, Sku, TextError,
-};
+use crate::domain::{Field, Item, ItemName, Price, PriceError, RejectReason, Rejection, RowNumber, Sku, TextError};
 use crate::table::Cell;
 
 /// A data row on its way from the parser to the validator.
@@ -49,10 +47,7 @@ impl Layout {
         let name = match ItemName::new(&cell(Field::Name).as_text()) {
             Ok(name) => name,
             Err(TextError::Empty) => {
-                return Err(reject(
-                    RejectReason::MissingName,
-                    "the name is empty".into(),
-                ));
+                return Err(reject(RejectReason::MissingName, "the name is empty".into()));
             }
             Err(e) => return Err(reject(RejectReason::InvalidName, format!("the name {e}"))),
         };
@@ -73,27 +68,18 @@ impl Layout {
         let parsed = match parse_price(price_cell) {
             Ok(parsed) => parsed,
             Err(PriceProblem::Empty) => {
-                return Err(reject(
-                    RejectReason::MissingPrice,
-                    "the price is empty".into(),
-                ));
+                return Err(reject(RejectReason::MissingPrice, "the price is empty".into()));
             }
             Err(PriceProblem::OnRequest) => {
                 return Err(reject(
                     RejectReason::PriceOnRequest,
-                    format!(
-                        "price on request ({:?})",
-                        clip(&price_cell.as_text(), QUOTED_CHARS)
-                    ),
+                    format!("price on request ({:?})", clip(&price_cell.as_text(), QUOTED_CHARS)),
                 ));
             }
             Err(PriceProblem::NotANumber) => {
                 return Err(reject(
                     RejectReason::InvalidPrice,
-                    format!(
-                        "cannot read {:?} as a price",
-                        clip(&price_cell.as_text(), QUOTED_CHARS)
-                    ),
+                    format!("cannot read {:?} as a price", clip(&price_cell.as_text(), QUOTED_CHARS)),
                 ));
             }
         };
@@ -102,10 +88,7 @@ impl Layout {
             Err(PriceError::Negative) => {
                 return Err(reject(
                     RejectReason::NegativePrice,
-                    format!(
-                        "the price {:?} is negative",
-                        clip(&price_cell.as_text(), QUOTED_CHARS)
-                    ),
+                    format!("the price {:?} is negative", clip(&price_cell.as_text(), QUOTED_CHARS)),
                 ));
             }
             Err(PriceError::TooLarge) => {
@@ -126,10 +109,7 @@ impl Layout {
                 .or_insert_with(|| Value::String(currency.into()));
         }
         if derived {
-            characteristics.insert(
-                "sku_source".into(),
-                Value::String("derived_from_name".into()),
-            );
+            characteristics.insert("sku_source".into(), Value::String("derived_from_name".into()));
         }
         if let Some(parent) = &row.variant_of {
             characteristics.insert("variant_of".into(), Value::String(parent.to_string()));
@@ -166,10 +146,7 @@ impl Layout {
                     out.insert(key.clone(), value);
                 }
                 Role::Field(field @ (Field::Currency | Field::Unit | Field::Category)) => {
-                    out.insert(
-                        field.as_str().into(),
-                        Value::String(cell.as_text().into_owned()),
-                    );
+                    out.insert(field.as_str().into(), Value::String(cell.as_text().into_owned()));
                 }
                 Role::Field(Field::Availability) => {
                     out.insert("availability".into(), typed(cell));
@@ -205,10 +182,7 @@ impl Layout {
             } else {
                 key
             };
-            out.insert(
-                key,
-                Value::String(clip(&cell.as_text(), ROW_DATA_CELL_CHARS)),
-            );
+            out.insert(key, Value::String(clip(&cell.as_text(), ROW_DATA_CELL_CHARS)));
         }
         Value::Object(out)
     }
@@ -264,11 +238,7 @@ fn decimal_number(value: rust_decimal::Decimal) -> Option<Number> {
     if value.fract().is_zero() {
         i64::try_from(value.trunc()).ok().map(Number::from)
     } else {
-        value
-            .to_string()
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
+        value.to_string().parse::<f64>().ok().and_then(Number::from_f64)
     }
 }
 
@@ -320,8 +290,7 @@ fn is_plain_number(t: &str) -> bool {
         && int.bytes().all(|b| b.is_ascii_digit())
         && (int == "0" || !int.starts_with('0'))
         && int.len() <= 15
-        && frac
-            .is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
+        && frac.is_none_or(|f| !f.is_empty() && f.len() <= 6 && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -336,15 +305,9 @@ mod tests {
             number: RowNumber(1),
             cells: header.iter().map(|h| Cell::text(*h)).collect(),
         }];
-        detect(
-            None,
-            &rows,
-            &[],
-            &SourceConfig::default(),
-            &MappingOptions::default(),
-        )
-        .unwrap()
-        .0
+        detect(None, &rows, &[], &SourceConfig::default(), &MappingOptions::default())
+            .unwrap()
+            .0
     }
 
     fn row(cells: &[&str]) -> DataRow {
@@ -378,14 +341,8 @@ mod tests {
         assert_eq!(reason(&["A", "Hammer", ""]), RejectReason::MissingPrice);
         assert_eq!(reason(&["A", "Hammer", "abc"]), RejectReason::InvalidPrice);
         assert_eq!(reason(&["A", "Hammer", "-1"]), RejectReason::NegativePrice);
-        assert_eq!(
-            reason(&["A", "Hammer", "99999999999"]),
-            RejectReason::PriceOutOfRange
-        );
-        assert_eq!(
-            reason(&["A", "Hammer", "по запросу"]),
-            RejectReason::PriceOnRequest
-        );
+        assert_eq!(reason(&["A", "Hammer", "99999999999"]), RejectReason::PriceOutOfRange);
+        assert_eq!(reason(&["A", "Hammer", "по запросу"]), RejectReason::PriceOnRequest);
         let long = "x".repeat(300);
         assert_eq!(reason(&[&long, "Hammer", "1"]), RejectReason::InvalidSku);
     }
@@ -406,17 +363,11 @@ mod tests {
     fn the_text_marker_is_not_part_of_the_key() {
         let l = layout(&["SKU", "Name", "Price"]);
         assert_eq!(
-            l.to_item(&row(&["'00123", "Hammer", "1"]))
-                .unwrap()
-                .sku
-                .as_str(),
+            l.to_item(&row(&["'00123", "Hammer", "1"])).unwrap().sku.as_str(),
             "00123"
         );
         assert_eq!(
-            l.to_item(&row(&["O'Neil-1", "Hammer", "1"]))
-                .unwrap()
-                .sku
-                .as_str(),
+            l.to_item(&row(&["O'Neil-1", "Hammer", "1"])).unwrap().sku.as_str(),
             "O'Neil-1"
         );
     }
@@ -432,13 +383,7 @@ mod tests {
     #[test]
     fn zero_is_a_price() {
         let l = layout(&["SKU", "Name", "Price"]);
-        assert_eq!(
-            l.to_item(&row(&["A", "Free", "0"]))
-                .unwrap()
-                .price
-                .to_string(),
-            "0.00"
-        );
+        assert_eq!(l.to_item(&row(&["A", "Free", "0"])).unwrap().price.to_string(), "0.00");
     }
 
     #[test]
@@ -453,12 +398,7 @@ mod tests {
     #[test]
     fn a_secondary_price_keeps_its_whole_value() {
         let l = layout(&["SKU", "Name", "Price", "Retail price"]);
-        for (text, expected) in [
-            ("80784,00", 80784),
-            ("100.00", 100),
-            ("1 234,00", 1234),
-            ("7", 7),
-        ] {
+        for (text, expected) in [("80784,00", 80784), ("100.00", 100), ("1 234,00", 1234), ("7", 7)] {
             let item = l.to_item(&row(&["A", "Kettle", "1", text])).unwrap();
             assert_eq!(item.characteristics["Retail price"], expected, "{text}");
         }

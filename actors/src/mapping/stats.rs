@@ -23,11 +23,7 @@ pub(super) fn distinct_and_filled(sample: &[&RawRow], col: usize) -> (usize, usi
         .filter(|c| !c.is_empty())
         .map(Cell::as_text)
         .collect();
-    let distinct = texts
-        .iter()
-        .map(|t| t.as_ref())
-        .collect::<HashSet<&str>>()
-        .len();
+    let distinct = texts.iter().map(|t| t.as_ref()).collect::<HashSet<&str>>().len();
     (distinct, texts.len())
 }
 
@@ -61,11 +57,7 @@ impl ColumnStats {
             .collect();
         let filled = cells.len();
         let share = |n: usize| {
-            if filled == 0 {
-                0.0
-            } else {
-                n as f64 / filled as f64
-            }
+            if filled == 0 { 0.0 } else { n as f64 / filled as f64 }
         };
         let (mut prices, mut priceish, mut fractions, mut text) = (0, 0, 0, 0);
         for cell in &cells {
@@ -87,11 +79,7 @@ impl ColumnStats {
             .iter()
             .filter(|t| t.chars().count() <= 32 && !t.contains(' '))
             .count();
-        let distinct = texts
-            .iter()
-            .map(|t| t.as_ref())
-            .collect::<HashSet<&str>>()
-            .len();
+        let distinct = texts.iter().map(|t| t.as_ref()).collect::<HashSet<&str>>().len();
         let mean_len = if filled == 0 {
             0.0
         } else {
@@ -177,8 +165,7 @@ pub(super) fn is_numeric_code(texts: &[Cow<'_, str>]) -> bool {
         return true;
     }
     let numbers: Vec<u64> = texts.iter().filter_map(|t| t.parse().ok()).collect();
-    numbers.len() >= 3
-        && numbers.windows(2).filter(|w| w[1] == w[0] + 1).count() * 10 >= (numbers.len() - 1) * 8
+    numbers.len() >= 3 && numbers.windows(2).filter(|w| w[1] == w[0] + 1).count() * 10 >= (numbers.len() - 1) * 8
 }
 
 /// Which of two price columns is the lower one, row by row: `Some(true)` when `a` is at most
@@ -186,12 +173,7 @@ pub(super) fn is_numeric_code(texts: &[Cow<'_, str>]) -> bool {
 /// item, not a price and a quantity), `Some(false)` for the reverse, `None` when they cross,
 /// are equal, or are too far apart.
 pub(super) fn lower_of(sample: &[&RawRow], a: usize, b: usize) -> Option<bool> {
-    let price = |row: &RawRow, col: usize| {
-        row.cells
-            .get(col)
-            .and_then(|c| parse_price(c).ok())
-            .map(|p| p.value)
-    };
+    let price = |row: &RawRow, col: usize| row.cells.get(col).and_then(|c| parse_price(c).ok()).map(|p| p.value);
     let three = Decimal::from(3);
     let (mut both, mut a_lower, mut b_lower, mut equal) = (0usize, 0usize, 0usize, 0usize);
     for row in sample {

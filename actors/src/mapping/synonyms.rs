@@ -141,16 +141,7 @@ pub fn synonyms(field: Field) -> &'static [&'static str] {
 const RUNNING_NUMBER: &[&str] = &["№", "#", "no", "n", "nn", "п п", "№ п п", "пп", "n п п"];
 
 /// Words that mark a price column as wholesale, retail, or with/without VAT.
-const WHOLESALE: &[&str] = &[
-    "опт",
-    "оптов",
-    "wholesale",
-    "dealer",
-    "дилер",
-    "закуп",
-    "гурт",
-    "b2b",
-];
+const WHOLESALE: &[&str] = &["опт", "оптов", "wholesale", "dealer", "дилер", "закуп", "гурт", "b2b"];
 const RETAIL: &[&str] = &["розн", "retail", "rrp", "msrp", "ррц", "роздр", "b2c"];
 
 /// Lowercases, folds `ё`, turns punctuation into spaces and collapses spaces.
@@ -181,24 +172,11 @@ pub fn normalise(header: &str) -> String {
 }
 
 pub fn is_running_number_header(normalised: &str) -> bool {
-    RUNNING_NUMBER.contains(&normalised)
-        || normalised.starts_with("№ ")
-        || normalised == "п п"
-        || normalised == "n п"
+    RUNNING_NUMBER.contains(&normalised) || normalised.starts_with("№ ") || normalised == "п п" || normalised == "n п"
 }
 
 /// Last words that make a header a key (`item_id`, `Part number`, `Номенклатурный номер`).
-const KEY_ENDINGS: &[&str] = &[
-    "id",
-    "code",
-    "no",
-    "nr",
-    "number",
-    "sku",
-    "номер",
-    "код",
-    "артикул",
-];
+const KEY_ENDINGS: &[&str] = &["id", "code", "no", "nr", "number", "sku", "номер", "код", "артикул"];
 
 /// Words of a description column: a characteristic when the list also has a name column.
 const DESCRIPTION_WORDS: &[&str] = &["description", "desc", "descr", "описание", "опис"];
@@ -215,9 +193,7 @@ pub fn is_key_header(normalised: &str) -> bool {
 
 /// Whether a (normalised) header names a description (`Description`, `Item_Desc`, `Описание`).
 pub fn is_description_header(normalised: &str) -> bool {
-    normalised
-        .split(' ')
-        .any(|w| DESCRIPTION_WORDS.contains(&w))
+    normalised.split(' ').any(|w| DESCRIPTION_WORDS.contains(&w))
 }
 
 /// The highest confidence a description header gets as a name: above the threshold, so a list
@@ -255,16 +231,9 @@ fn synonym_score(header: &str, field: Field) -> f64 {
     for synonym in synonyms(field) {
         let s = if header == *synonym {
             1.0
-        } else if header
-            .strip_prefix(synonym)
-            .is_some_and(|rest| rest.starts_with(' '))
-        {
+        } else if header.strip_prefix(synonym).is_some_and(|rest| rest.starts_with(' ')) {
             // One-letter or two-letter synonyms only count whole.
-            if synonym.chars().count() <= 2 {
-                0.0
-            } else {
-                0.9
-            }
+            if synonym.chars().count() <= 2 { 0.0 } else { 0.9 }
         } else if synonym.chars().count() > 2 && contains_words(header, synonym) {
             0.85
         } else {
@@ -427,9 +396,7 @@ pub fn is_currency_or_tax_note(raw: &str) -> bool {
             return false;
         }
         word.clear();
-        if matches!(c, '€' | '$' | '£' | '₽' | '₴' | '₸' | '¥')
-            && !check(c.encode_utf8(&mut [0; 4]))
-        {
+        if matches!(c, '€' | '$' | '£' | '₽' | '₴' | '₸' | '¥') && !check(c.encode_utf8(&mut [0; 4])) {
             return false;
         }
     }
@@ -487,12 +454,10 @@ pub fn is_footer_text(normalised: &str) -> bool {
 /// [`is_footer_text`] on raw cell text, without allocating for the common item row.
 pub fn is_footer_cell(text: &str) -> bool {
     let text = text.trim_start();
-    let starts_like_a_footer = text.chars().next().is_some_and(|c| {
-        matches!(
-            c.to_lowercase().next(),
-            Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у')
-        )
-    });
+    let starts_like_a_footer = text
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c.to_lowercase().next(), Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у')));
     starts_like_a_footer && is_footer_text(&normalise(text))
 }
 
@@ -543,17 +508,11 @@ mod tests {
 
     #[test]
     fn descriptions_lose_to_names() {
-        for header in [
-            "description",
-            "описание",
-            "item desc",
-            "product description",
-        ] {
+        for header in ["description", "описание", "item desc", "product description"] {
             let s = score(header, Field::Name);
             assert!((0.75..=DESCRIPTION_AS_NAME).contains(&s), "{header}: {s}");
         }
-        for header in ["name", "название", "наименование", "product name", "title"]
-        {
+        for header in ["name", "название", "наименование", "product name", "title"] {
             assert!(score(header, Field::Name) > DESCRIPTION_AS_NAME, "{header}");
         }
     }
@@ -571,8 +530,7 @@ mod tests {
         ] {
             assert!(is_currency_or_tax_note(header), "{header}");
         }
-        for header in ["НДС", "VAT", "Сумма без НДС", "Net", "Цвет", "", "Код, ₽"]
-        {
+        for header in ["НДС", "VAT", "Сумма без НДС", "Net", "Цвет", "", "Код, ₽"] {
             assert!(!is_currency_or_tax_note(header), "{header}");
         }
     }

@@ -21,9 +21,7 @@ fn rows(lines: &[&[&str]]) -> Vec<RawRow> {
 }
 
 fn field_header(layout: &Layout, field: Field) -> Option<String> {
-    layout
-        .column_of(field)
-        .map(|i| layout.columns[i].header.clone())
+    layout.column_of(field).map(|i| layout.columns[i].header.clone())
 }
 
 #[test]
@@ -37,24 +35,11 @@ fn finds_header_below_a_title_block() {
         &["A-2", "Отвертка", "120,50"],
         &["A-3", "Клещи", "410,00"],
     ]);
-    let (layout, start) = detect(
-        None,
-        &table,
-        &[],
-        &SourceConfig::default(),
-        &MappingOptions::default(),
-    )
-    .unwrap();
+    let (layout, start) = detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
     assert_eq!(start, 4);
     assert_eq!(layout.header_rows, Some((RowNumber(4), RowNumber(4))));
-    assert_eq!(
-        field_header(&layout, Field::Sku).as_deref(),
-        Some("Артикул")
-    );
-    assert_eq!(
-        field_header(&layout, Field::Price).as_deref(),
-        Some("Цена, руб.")
-    );
+    assert_eq!(field_header(&layout, Field::Sku).as_deref(), Some("Артикул"));
+    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Цена, руб."));
 }
 
 #[test]
@@ -66,19 +51,9 @@ fn split_header_with_group_over_sub_headers() {
         &["1002", "Гайка М6", "4,00", "3,10"],
         &["1003", "Шайба", "1,00", "0,80"],
     ]);
-    let (layout, start) = detect(
-        None,
-        &table,
-        &[],
-        &SourceConfig::default(),
-        &MappingOptions::default(),
-    )
-    .unwrap();
+    let (layout, start) = detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
     assert_eq!(start, 2);
-    assert_eq!(
-        field_header(&layout, Field::Price).as_deref(),
-        Some("Цена Опт")
-    );
+    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Цена Опт"));
     assert!(
         layout
             .columns
@@ -95,49 +70,24 @@ fn running_number_is_not_an_sku_and_sku_is_derived() {
         &["2", "Отвертка", "120"],
         &["3", "Клещи", "410"],
     ]);
-    let (layout, _) = detect(
-        None,
-        &table,
-        &[],
-        &SourceConfig::default(),
-        &MappingOptions::default(),
-    )
-    .unwrap();
+    let (layout, _) = detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
     assert_eq!(layout.columns[0].role, Role::RunningNumber);
     assert!(layout.derive_sku);
 }
 
 #[test]
 fn manual_mapping_wins() {
-    let table = rows(&[
-        &["Code", "Title", "Cost", "Price"],
-        &["X1", "Widget", "1.00", "2.00"],
-    ]);
+    let table = rows(&[&["Code", "Title", "Cost", "Price"], &["X1", "Widget", "1.00", "2.00"]]);
     let mut config = SourceConfig::default();
-    config
-        .column_mapping
-        .insert(Field::Price, ColumnRef::new("D").unwrap());
+    config.column_mapping.insert(Field::Price, ColumnRef::new("D").unwrap());
     let (layout, _) = detect(None, &table, &[], &config, &MappingOptions::default()).unwrap();
-    assert_eq!(
-        field_header(&layout, Field::Price).as_deref(),
-        Some("Price")
-    );
+    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Price"));
 }
 
 #[test]
 fn no_price_column_is_unrecognised() {
-    let table = rows(&[
-        &["Артикул", "Наименование", "Цвет"],
-        &["1", "Молоток", "красный"],
-    ]);
-    let err = detect(
-        None,
-        &table,
-        &[],
-        &SourceConfig::default(),
-        &MappingOptions::default(),
-    )
-    .unwrap_err();
+    let table = rows(&[&["Артикул", "Наименование", "Цвет"], &["1", "Молоток", "красный"]]);
+    let err = detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap_err();
     assert!(err.0.contains("price"), "{}", err.0);
 }
 
@@ -149,14 +99,7 @@ fn headerless_table_is_inferred_from_content() {
         &["A-102", "Клещи переставные 250 мм", "410.90"],
         &["A-103", "Рулетка 5 м", "199.99"],
     ]);
-    let (layout, start) = detect(
-        None,
-        &table,
-        &[],
-        &SourceConfig::default(),
-        &MappingOptions::default(),
-    )
-    .unwrap();
+    let (layout, start) = detect(None, &table, &[], &SourceConfig::default(), &MappingOptions::default()).unwrap();
     assert_eq!(start, 0);
     assert_eq!(layout.column_of(Field::Price), Some(2));
     assert_eq!(layout.column_of(Field::Name), Some(1));
@@ -173,20 +116,11 @@ fn letters() {
 }
 
 fn detect_default(table: &[RawRow]) -> Result<(Layout, usize), Unrecognised> {
-    detect(
-        None,
-        table,
-        &[],
-        &SourceConfig::default(),
-        &MappingOptions::default(),
-    )
+    detect(None, table, &[], &SourceConfig::default(), &MappingOptions::default())
 }
 
 /// Reads a table through the reader and the validator, as the pipeline does.
-fn read(
-    lines: &[&[&str]],
-    options: &MappingOptions,
-) -> (Result<ReadSummary, String>, Vec<Item>, Vec<Rejection>) {
+fn read(lines: &[&[&str]], options: &MappingOptions) -> (Result<ReadSummary, String>, Vec<Item>, Vec<Rejection>) {
     let config = SourceConfig::default();
     let mut chunks: Vec<RowChunk> = Vec::new();
     let mut reader = TableReader::new(&config, options, 100, |c| {
@@ -211,15 +145,12 @@ fn read(
 }
 
 fn item<'a>(items: &'a [Item], sku: &str) -> &'a Item {
-    items
-        .iter()
-        .find(|i| i.sku.as_str() == sku)
-        .unwrap_or_else(|| {
-            panic!(
-                "no item {sku}: {:?}",
-                items.iter().map(|i| i.sku.as_str()).collect::<Vec<_>>()
-            )
-        })
+    items.iter().find(|i| i.sku.as_str() == sku).unwrap_or_else(|| {
+        panic!(
+            "no item {sku}: {:?}",
+            items.iter().map(|i| i.sku.as_str()).collect::<Vec<_>>()
+        )
+    })
 }
 
 #[test]
@@ -233,10 +164,7 @@ fn a_lower_header_line_finishes_the_labels_above_it() {
     let (layout, start) = detect_default(&table).unwrap();
     assert_eq!(start, 2);
     assert_eq!(layout.header_rows, Some((RowNumber(1), RowNumber(2))));
-    assert_eq!(
-        field_header(&layout, Field::Price).as_deref(),
-        Some("Dealer price")
-    );
+    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Dealer price"));
     assert_eq!(
         field_header(&layout, Field::Availability).as_deref(),
         Some("Free stock")
@@ -266,10 +194,7 @@ fn an_unlabelled_key_column_is_found_among_the_labelled_ones() {
     assert!(!layout.derive_sku);
     assert_eq!(field_header(&layout, Field::Name).as_deref(), Some("Name"));
     assert!(
-        layout
-            .notes
-            .iter()
-            .any(|n| n.contains("column A was taken as the SKU")),
+        layout.notes.iter().any(|n| n.contains("column A was taken as the SKU")),
         "{:?}",
         layout.notes
     );
@@ -286,10 +211,7 @@ fn an_unlabelled_name_column_is_the_longest_free_text() {
     let (layout, _) = detect_default(&table).unwrap();
     assert_eq!(layout.column_of(Field::Name), Some(1));
     assert_eq!(field_header(&layout, Field::Sku).as_deref(), Some("Code"));
-    assert_eq!(
-        field_header(&layout, Field::Price).as_deref(),
-        Some("Price")
-    );
+    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Price"));
 }
 
 #[test]
@@ -390,23 +312,11 @@ fn a_description_is_a_characteristic_beside_a_name() {
         for description in ["Description", "Описание", "Item_Desc"] {
             let table = rows(&[
                 &["SKU", description, name, "Price"],
-                &[
-                    "A",
-                    "A long text that describes the kettle at length",
-                    "Kettle",
-                    "3",
-                ],
+                &["A", "A long text that describes the kettle at length", "Kettle", "3"],
             ]);
             let (layout, _) = detect_default(&table).unwrap();
-            assert_eq!(
-                layout.column_of(Field::Name),
-                Some(2),
-                "{description} / {name}"
-            );
-            assert_eq!(
-                layout.columns[1].role,
-                Role::Characteristic(description.into())
-            );
+            assert_eq!(layout.column_of(Field::Name), Some(2), "{description} / {name}");
+            assert_eq!(layout.columns[1].role, Role::Characteristic(description.into()));
         }
     }
     let table = rows(&[&["SKU", "Item_Desc", "Price"], &["A", "Kettle", "3"]]);
@@ -429,10 +339,7 @@ fn derived_keys_that_collapse_rows_are_noted() {
     let (layout, _) = detect_default(&table).unwrap();
     assert!(layout.derive_sku);
     assert!(
-        layout
-            .notes
-            .iter()
-            .any(|n| n.contains("derived keys collapse")),
+        layout.notes.iter().any(|n| n.contains("derived keys collapse")),
         "{:?}",
         layout.notes
     );
@@ -447,10 +354,7 @@ fn equally_good_headers_are_told_apart_by_their_content() {
         &["", "A-3", "Отвертка", "120"],
     ]);
     let (layout, _) = detect_default(&table).unwrap();
-    assert_eq!(
-        field_header(&layout, Field::Sku).as_deref(),
-        Some("Артикул")
-    );
+    assert_eq!(field_header(&layout, Field::Sku).as_deref(), Some("Артикул"));
 }
 
 #[test]
@@ -479,12 +383,7 @@ fn a_second_table_to_the_right_is_not_read() {
     );
     assert_eq!(items.len(), 2);
     assert!(rejections.is_empty());
-    assert_eq!(
-        items[0].characteristics.len(),
-        0,
-        "{:?}",
-        items[0].characteristics
-    );
+    assert_eq!(items[0].characteristics.len(), 0, "{:?}", items[0].characteristics);
 }
 
 #[test]
@@ -527,16 +426,8 @@ fn variants_take_the_parent_name_and_keys_of_their_own() {
     assert_eq!(item(&items, "mug~2").name.as_str(), "Mug");
     assert_eq!(item(&items, "mug~3").price.to_string(), "5.00");
     assert_eq!(item(&items, "mug~2").characteristics["variant_of"], "mug");
-    assert!(
-        !item(&items, "mug")
-            .characteristics
-            .contains_key("variant_of")
-    );
-    assert_eq!(
-        rejections.len(),
-        1,
-        "a nameless row under another key has no name"
-    );
+    assert!(!item(&items, "mug").characteristics.contains_key("variant_of"));
+    assert_eq!(rejections.len(), 1, "a nameless row under another key has no name");
 }
 
 #[test]
@@ -564,14 +455,8 @@ fn a_price_column_without_prices_gives_way_to_one_with_prices() {
         &["A-3", "Mixer", "PG1", "30"],
     ]);
     let (layout, _) = detect_default(&table).unwrap();
-    assert_eq!(
-        field_header(&layout, Field::Price).as_deref(),
-        Some("Retail price")
-    );
-    assert_eq!(
-        layout.columns[2].role,
-        Role::Characteristic("Price group".into())
-    );
+    assert_eq!(field_header(&layout, Field::Price).as_deref(), Some("Retail price"));
+    assert_eq!(layout.columns[2].role, Role::Characteristic("Price group".into()));
 }
 
 #[test]

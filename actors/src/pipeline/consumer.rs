@@ -21,9 +21,7 @@ use super::directory::Directory;
 use super::dlq::DlqMsg;
 use super::parser::{ParserMsg, TaskJob};
 use super::writer::WriterMsg;
-use crate::domain::{
-    AttemptError, FailureClass, Origin, TaskFailure, TaskMessage, TaskMeta, TaskResult, TaskStatus,
-};
+use crate::domain::{AttemptError, FailureClass, Origin, TaskFailure, TaskMessage, TaskMeta, TaskResult, TaskStatus};
 use crate::ports::{Catalog, DeadLetter, Delivery, DeliveryId, TaskQueue, TaskTracing};
 
 #[derive(Debug, Clone)]
@@ -51,7 +49,10 @@ pub struct ConsumerSettings {
 
 pub enum ConsumerMsg {
     Delivered(Delivery, OwnedSemaphorePermit),
-    Finished { id: DeliveryId, outcome: Outcome },
+    Finished {
+        id: DeliveryId,
+        outcome: Outcome,
+    },
     Tick(Tick),
     /// Stops taking tasks; replies once every task in hand is finished or handed back.
     Drain {
@@ -210,11 +211,7 @@ impl Actor for QueueConsumer {
         })
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
         let _ = state.intake.send(Intake::Closed);
         if let Some(fetcher) = state.fetcher.take() {
             fetcher.abort();
@@ -251,7 +248,11 @@ impl Actor for QueueConsumer {
                 if state.in_flight.is_empty() {
                     finish_drain(state);
                 } else {
-                    tracing::info!(in_flight = state.in_flight.len(), grace_ms = grace.as_millis() as u64, "draining");
+                    tracing::info!(
+                        in_flight = state.in_flight.len(),
+                        grace_ms = grace.as_millis() as u64,
+                        "draining"
+                    );
                     myself.send_after(grace, || ConsumerMsg::DrainDeadline);
                 }
             }
@@ -407,7 +408,14 @@ async fn on_delivery(
         ));
         return dead_letter_task(state, Some(delivery.id), message, meta, failure, slot);
     }
-    let parser = least_loaded(parsers, state.in_flight.values().filter(|f| f.meta.parser_type == meta.parser_type).map(|f| f.parser));
+    let parser = least_loaded(
+        parsers,
+        state
+            .in_flight
+            .values()
+            .filter(|f| f.meta.parser_type == meta.parser_type)
+            .map(|f| f.parser),
+    );
     let writer = least_loaded(directory.writers(), state.in_flight.values().map(|f| f.writer));
     let validator_index = state.next_validator % directory.validators();
     state.next_validator = state.next_validator.wrapping_add(1);
@@ -474,10 +482,7 @@ fn least_loaded(count: usize, busy: impl Iterator<Item = usize>) -> usize {
             *l += 1;
         }
     }
-    load.iter()
-        .enumerate()
-        .min_by_key(|(_, l)| **l)
-        .map_or(0, |(i, _)| i)
+    load.iter().enumerate().min_by_key(|(_, l)| **l).map_or(0, |(i, _)| i)
 }
 
 async fn on_finished(state: &mut ConsumerState, id: DeliveryId, outcome: Outcome) {
@@ -618,7 +623,11 @@ fn dead_letter_task(
     failure: TaskFailure,
     slot: OwnedSemaphorePermit,
 ) {
-    if message.errors.last().is_none_or(|e| e.message != failure.message || e.attempt != message.attempt()) {
+    if message
+        .errors
+        .last()
+        .is_none_or(|e| e.message != failure.message || e.attempt != message.attempt())
+    {
         message.errors.push(AttemptError {
             at: Utc::now(),
             attempt: message.attempt(),
@@ -803,7 +812,9 @@ async fn hand_back_all(state: &mut ConsumerState) {
                     report.handed_back += 1;
                 }
             }
-            Err(e) => tracing::warn!(task_id = %task.meta.task_id, error = %e, "could not hand back; it will be reclaimed"),
+            Err(e) => {
+                tracing::warn!(task_id = %task.meta.task_id, error = %e, "could not hand back; it will be reclaimed")
+            }
         }
     }
 }
@@ -828,7 +839,10 @@ mod tests {
     #[test]
     fn task_id_is_read_from_a_broken_message_when_possible() {
         let id = "0192f0c1-5a5e-7c3e-8f00-000000000001";
-        assert_eq!(task_id_of(&format!(r#"{{"task_id":"{id}","parser_type":7}}"#)).as_deref(), Some(id));
+        assert_eq!(
+            task_id_of(&format!(r#"{{"task_id":"{id}","parser_type":7}}"#)).as_deref(),
+            Some(id)
+        );
         assert_eq!(task_id_of("not json"), None);
         assert_eq!(task_id_of(r#"{"task_id":"../../etc"}"#), None);
     }

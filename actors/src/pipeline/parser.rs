@@ -151,7 +151,13 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
         if sent.is_err() {
             drop(rx);
             let _ = decoding.await;
-            return abort(&writer, &meta, TaskFailure::transient("the validator stopped"), false, done);
+            return abort(
+                &writer,
+                &meta,
+                TaskFailure::transient("the validator stopped"),
+                false,
+                done,
+            );
         }
     }
 
@@ -179,7 +185,13 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
             if let Err(ractor::MessagingErr::SendErr(ValidatorMsg::Finish { done, .. })) =
                 validator.send_message(finish)
             {
-                abort(&writer, &meta, TaskFailure::transient("the validator stopped"), false, done);
+                abort(
+                    &writer,
+                    &meta,
+                    TaskFailure::transient("the validator stopped"),
+                    false,
+                    done,
+                );
             }
         }
         Ok(Err(error)) => {
@@ -198,7 +210,13 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
                 tracing::error!(task_id = %task, error = %failure.message, "a decoder panicked");
                 abort(&writer, &meta, failure, true, done);
             }
-            Err(_) => abort(&writer, &meta, TaskFailure::transient("decoding was cancelled"), false, done),
+            Err(_) => abort(
+                &writer,
+                &meta,
+                TaskFailure::transient("decoding was cancelled"),
+                false,
+                done,
+            ),
         },
     }
 }

@@ -62,10 +62,7 @@ pub struct SupervisorArgs {
 
 pub enum SupervisorMsg {
     /// Stops the children, last started first, then the supervisor itself.
-    Shutdown {
-        timeout: Duration,
-        reply: RpcReplyPort<()>,
-    },
+    Shutdown { timeout: Duration, reply: RpcReplyPort<()> },
 }
 
 pub struct SupervisorState {
@@ -138,11 +135,7 @@ impl Actor for Supervisor {
         if state.stopping {
             return Ok(());
         }
-        let Some(slot) = state
-            .children
-            .iter()
-            .position(|(_, c)| c.get_id() == cell.get_id())
-        else {
+        let Some(slot) = state.children.iter().position(|(_, c)| c.get_id() == cell.get_id()) else {
             return Ok(());
         };
         let name = state.children[slot].0.name.clone();
@@ -176,11 +169,7 @@ impl Actor for Supervisor {
         Ok(())
     }
 
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
         // Children are not stopped with their supervisor by ractor; an escalation must not
         // leave them running.
         state.stopping = true;

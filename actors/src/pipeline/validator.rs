@@ -56,9 +56,8 @@ impl Actor for ValidatorActor {
                 let span = tracing::info_span!("validate", task_id = %task, rows = chunk.rows.len(), rejected = tracing::field::Empty);
                 // Rows are outside data: a panic on one of them fails this task, not the actor
                 // that serves every task.
-                let validated = span.in_scope(|| {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| validate(&chunk)))
-                });
+                let validated =
+                    span.in_scope(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| validate(&chunk))));
                 drop(chunk);
                 let message = match validated {
                     Ok((items, rejections)) => {
@@ -76,7 +75,9 @@ impl Actor for ValidatorActor {
                             "validating the rows failed unexpectedly: {}",
                             panic_message(panic.as_ref())
                         ));
-                        span.in_scope(|| tracing::error!(task_id = %task, error = %failure.message, "validation panicked"));
+                        span.in_scope(
+                            || tracing::error!(task_id = %task, error = %failure.message, "validation panicked"),
+                        );
                         WriterMsg::Fail { task, failure }
                     }
                 };
@@ -91,11 +92,7 @@ impl Actor for ValidatorActor {
                 done,
             } => {
                 if let Err(ractor::MessagingErr::SendErr(WriterMsg::Commit { done, .. })) =
-                    writer.send_message(WriterMsg::Commit {
-                        task,
-                        summary,
-                        done,
-                    })
+                    writer.send_message(WriterMsg::Commit { task, summary, done })
                 {
                     done.fail(TaskFailure::transient("the database writer stopped"));
                 }

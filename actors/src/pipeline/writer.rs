@@ -124,11 +124,7 @@ impl Actor for DbWriterActor {
                 credit,
                 validated_in,
             } => stage(state, task, items, rejections, credit, validated_in).await,
-            WriterMsg::Commit {
-                task,
-                summary,
-                done,
-            } => commit(state, task, summary, done).await,
+            WriterMsg::Commit { task, summary, done } => commit(state, task, summary, done).await,
             WriterMsg::Fail { task, failure } => {
                 if let Some(session) = state.sessions.get_mut(&task) {
                     session.failure.get_or_insert(failure);
@@ -158,11 +154,7 @@ impl Actor for DbWriterActor {
 }
 
 #[tracing::instrument(name = "begin", skip_all, fields(task_id = %meta.task_id))]
-async fn begin(
-    state: &mut WriterState,
-    meta: TaskMeta,
-    fingerprint: &Fingerprint,
-) -> Result<Begun, TaskFailure> {
+async fn begin(state: &mut WriterState, meta: TaskMeta, fingerprint: &Fingerprint) -> Result<Begun, TaskFailure> {
     match state.catalog.start_task(&meta, fingerprint).await? {
         StartDecision::Proceed => {}
         StartDecision::AlreadyApplied(result) | StartDecision::Skipped(result) => {
@@ -241,7 +233,8 @@ async fn commit(state: &mut WriterState, task: TaskId, summary: ParseSummary, do
         (None, Some(staging)) => {
             let committing = Instant::now();
             let committed = staging.commit(summary).await;
-            metrics::histogram!("intake_db_batch_seconds", "step" => "merge").record(committing.elapsed().as_secs_f64());
+            metrics::histogram!("intake_db_batch_seconds", "step" => "merge")
+                .record(committing.elapsed().as_secs_f64());
             match committed {
                 Ok(result) => done.done(result),
                 Err(e) => {
