@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AttemptError, FailureClass, Field, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure, TaskMessage,
-    TaskMeta, TaskResult, TaskStatus,
+    AttemptError, FailureClass, Field, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure,
+    TaskMessage, TaskMeta, TaskResult, TaskStatus,
 };
 use crate::pipeline::flow::Credit;
 use crate::table::TableSink;

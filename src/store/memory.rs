@@ -23,15 +23,16 @@ pub struct SupplierMapping {
 
 /// The supplier's remembered mapping, empty when there is none (or it cannot be read: a
 /// mapping stored by a newer release with a field this one does not know).
-pub(super) async fn remembered(conn: &mut PgConnection, supplier: Uuid) -> Result<BTreeMap<Field, String>, sqlx::Error> {
+pub(super) async fn remembered(
+    conn: &mut PgConnection,
+    supplier: Uuid,
+) -> Result<BTreeMap<Field, String>, sqlx::Error> {
     let stored: Option<serde_json::Value> =
         sqlx::query_scalar("SELECT mapping FROM supplier_mappings WHERE supplier_id = $1")
             .bind(supplier)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(stored
-        .and_then(|m| serde_json::from_value(m).ok())
-        .unwrap_or_default())
+    Ok(stored.and_then(|m| serde_json::from_value(m).ok()).unwrap_or_default())
 }
 
 /// Remembers `mapping` for the supplier, replacing what was remembered.
@@ -73,12 +74,11 @@ pub async fn show(pool: &PgPool, supplier: &str) -> Result<Option<SupplierMappin
 
 /// Forgets the supplier's remembered mapping; whether there was one.
 pub async fn forget(pool: &PgPool, supplier: &str) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query(
-        "DELETE FROM supplier_mappings m USING suppliers s WHERE s.id = m.supplier_id AND s.name = $1",
-    )
-    .bind(supplier)
-    .execute(pool)
-    .await?
-    .rows_affected();
+    let deleted =
+        sqlx::query("DELETE FROM supplier_mappings m USING suppliers s WHERE s.id = m.supplier_id AND s.name = $1")
+            .bind(supplier)
+            .execute(pool)
+            .await?
+            .rows_affected();
     Ok(deleted > 0)
 }

@@ -43,7 +43,11 @@ const SECOND: &str = "Code,Name,Retail price,Dealer\nK-1,Kettle,110,85\nK-2,Toas
 async fn a_mapping_by_hand_is_remembered_for_the_next_list() {
     let env = TestEnv::new().await;
     let first = ingest(&env, "Acme", "first.csv", FIRST, true).await;
-    assert!(notes(&first).contains(r#"price="Dealer" (override)"#), "{}", notes(&first));
+    assert!(
+        notes(&first).contains(r#"price="Dealer" (override)"#),
+        "{}",
+        notes(&first)
+    );
     assert!(notes(&first).contains(r#"name="Name" (detected "#), "{}", notes(&first));
     assert_eq!(price_of(&env, "K-1").await, "80.00");
     let stored: serde_json::Value = sqlx::query_scalar("SELECT mapping FROM supplier_mappings")
@@ -58,8 +62,16 @@ async fn a_mapping_by_hand_is_remembered_for_the_next_list() {
     // The next list, same header, no --map: read with the remembered mapping.
     let second = ingest(&env, "Acme", "second.csv", SECOND, false).await;
     assert_eq!(price_of(&env, "K-1").await, "85.00");
-    assert!(notes(&second).contains(r#"price="Dealer" (remembered)"#), "{}", notes(&second));
-    assert!(notes(&second).contains(r#"sku="Code" (remembered)"#), "{}", notes(&second));
+    assert!(
+        notes(&second).contains(r#"price="Dealer" (remembered)"#),
+        "{}",
+        notes(&second)
+    );
+    assert!(
+        notes(&second).contains(r#"sku="Code" (remembered)"#),
+        "{}",
+        notes(&second)
+    );
 
     // Another supplier with the same header is not concerned.
     ingest(&env, "Other", "other.csv", &SECOND.replace("K-", "O-"), false).await;
@@ -74,7 +86,9 @@ async fn a_header_without_the_remembered_column_falls_back_to_detection() {
     let result = ingest(&env, "Acme", "changed.csv", changed, false).await;
     let text = notes(&result);
     assert!(
-        text.contains(r#"the remembered mapping of price ("Dealer") does not match this list's header; detected instead"#),
+        text.contains(
+            r#"the remembered mapping of price ("Dealer") does not match this list's header; detected instead"#
+        ),
         "{text}"
     );
     assert!(text.contains(r#"price="Wholesale price" (detected "#), "{text}");
@@ -89,7 +103,11 @@ async fn the_cli_shows_and_forgets_a_remembered_mapping() {
     let env = TestEnv::new().await;
     let run = |args: &[&str]| {
         let out = env.command().args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let none = run(&["supplier", "mapping", "show", "Acme"]);
@@ -111,6 +129,10 @@ async fn the_cli_shows_and_forgets_a_remembered_mapping() {
 
     // Forgotten: the next list is detected again, and takes the retail price.
     let result = ingest(&env, "Acme", "second.csv", SECOND, false).await;
-    assert!(notes(&result).contains(r#"price="Retail price" (detected "#), "{}", notes(&result));
+    assert!(
+        notes(&result).contains(r#"price="Retail price" (detected "#),
+        "{}",
+        notes(&result)
+    );
     assert_eq!(price_of(&env, "K-1").await, "110.00");
 }
