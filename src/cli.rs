@@ -1,5 +1,7 @@
 //! The `intake` command line: what each subcommand takes and does.
 
+mod supplier;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -55,6 +57,11 @@ pub enum Command {
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
+    },
+    /// Show or forget what is kept per supplier (its remembered column mapping).
+    Supplier {
+        #[command(subcommand)]
+        action: supplier::SupplierAction,
     },
     /// Inspect the queue.
     Queue {
@@ -310,6 +317,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Preview(args) => preview(&settings, args).await,
         Command::Dlq { action } => dlq(&settings, &secrets, action).await,
         Command::Queue { action } => queue(&settings, &secrets, action).await,
+        Command::Supplier { action } => supplier::run(&settings, &secrets, action).await,
         Command::Health { ready } => health(&settings, ready).await,
     };
     // Flushing spans blocks on the exporter's own thread; keep it off the runtime.

@@ -2,6 +2,7 @@
 //! sources live, and what a decoder for a new source type must do. The service implements them
 //! over Redis, PostgreSQL and HTTP; tests can implement them in memory.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AttemptError, FailureClass, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure, TaskMessage,
-    TaskMeta, TaskResult, TaskStatus,
+    AttemptError, FailureClass, Field, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure,
+    TaskMessage, TaskMeta, TaskResult, TaskStatus,
 };
 use crate::pipeline::flow::Credit;
 use crate::table::TableSink;
@@ -167,8 +168,9 @@ pub struct PendingEntry {
 /// What the store says when a task attempt starts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartDecision {
-    /// Go ahead; the attempt is recorded as running.
-    Proceed,
+    /// Go ahead; the attempt is recorded as running. `remembered` is the supplier's remembered
+    /// mapping (field → header text), empty when there is none.
+    Proceed { remembered: BTreeMap<Field, String> },
     /// An earlier delivery of this task already committed: acknowledge, do nothing.
     AlreadyApplied(TaskResult),
     /// Nothing to apply, recorded as such: the source equals the supplier's last successful
@@ -191,6 +193,9 @@ pub struct ParseSummary {
     pub rows_seen: u64,
     /// Human-readable decisions: header row, column mapping, inferred columns.
     pub notes: Vec<String>,
+    /// The header text of each field's column in the first table read (with a header): what is
+    /// remembered for the supplier when the task mapped columns by hand.
+    pub mapping: BTreeMap<Field, String>,
 }
 
 #[async_trait]

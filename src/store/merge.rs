@@ -9,7 +9,7 @@ use intake_actors::ports::{ParseSummary, PortError};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{classify, tasks};
+use super::{classify, memory, tasks};
 
 /// Applies the staged rows and completes the task record, inside the task's transaction.
 pub(super) async fn merge(
@@ -141,6 +141,13 @@ pub(super) async fn merge(
         notes.push(format!(
             "{duplicates} rows repeated an SKU; the last occurrence of each was kept"
         ));
+    }
+    // A list mapped by hand teaches the supplier's mapping: its next lists are read with it.
+    if !task.source.column_mapping.is_empty() && !summary.mapping.is_empty() {
+        memory::remember(tx, supplier, task.task_id, &summary.mapping)
+            .await
+            .map_err(db)?;
+        notes.push("the column mapping was remembered for the supplier's next lists".into());
     }
     complete(tx, task, supplier, &counts, &notes).await?;
 

@@ -2,6 +2,7 @@
 //! staging a task's rows and merging them in one transaction.
 
 mod copy_text;
+mod memory;
 mod merge;
 pub mod roles;
 mod staging;
@@ -19,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::settings::{DatabaseSettings, SecretUrl};
 
+pub use memory::{SupplierMapping, forget as forget_mapping, show as show_mapping};
 pub use staging::PgStaging;
 pub use tasks::TaskRecord;
 

@@ -182,8 +182,9 @@ pub async fn start(pool: &PgPool, task: &TaskMeta, fingerprint: &Fingerprint) ->
             return Ok(StartDecision::Skipped(record.to_result()));
         }
     }
+    let remembered = super::memory::remembered(&mut tx, supplier).await?;
     tx.commit().await?;
-    Ok(StartDecision::Proceed)
+    Ok(StartDecision::Proceed { remembered })
 }
 
 /// Whether a newer list of the supplier is already applied, and if so the note that says so.

@@ -9,6 +9,7 @@ mod guard;
 mod helpers;
 mod hostile;
 mod ingest;
+mod memory;
 mod message;
 mod operations;
 mod order;

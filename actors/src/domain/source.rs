@@ -149,6 +149,11 @@ pub struct SourceConfig {
     /// not marked unavailable (as when `sheet` names one sheet).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// The supplier's remembered mapping (field → header text), from the last task mapped by
+    /// hand. Filled by the pipeline when a task starts, never read from a message; it applies
+    /// to fields `column_mapping` leaves out, and only when its header text is in the header.
+    #[serde(skip)]
+    pub remembered_mapping: BTreeMap<Field, String>,
 }
 
 impl SourceConfig {

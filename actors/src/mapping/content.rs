@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::layout::{ColumnDecision, Layout, MappingOptions, Role, Unrecognised, column_letter, resolve_column};
+use super::layout::{
+    ColumnDecision, Layout, MappingOptions, Role, Unrecognised, chosen_by_operator, column_letter, operator_columns,
+};
 use super::price::{PriceProblem, parse_price};
 use super::stats::{ColumnStats, lower_of, sample};
 use super::synonyms::{PriceKind, is_key_header, normalise};
@@ -37,13 +39,11 @@ pub(super) fn infer_headerless(
         })
         .collect();
     let mut fields = HashMap::new();
-    for (field, column) in &config.column_mapping {
-        if let Some(i) = resolve_column(column, &headers) {
-            columns[i].role = Role::Field(*field);
-            columns[i].confidence = 1.0;
-            columns[i].note = Some("manual mapping".into());
-            fields.insert(*field, i);
-        }
+    for (field, i, note) in operator_columns(config, &headers) {
+        columns[i].role = Role::Field(field);
+        columns[i].confidence = 1.0;
+        columns[i].note = Some(note.into());
+        fields.insert(field, i);
     }
     let mut layout = Layout::new(sheet, None, columns, fields, Vec::new(), width);
     layout
@@ -277,7 +277,7 @@ pub(super) fn check_against_content(layout: &mut Layout, sample: &[&RawRow]) {
         return;
     }
     if let Some(sku) = layout.column_of(Field::Sku)
-        && layout.columns[sku].note.as_deref() != Some("manual mapping")
+        && !chosen_by_operator(&layout.columns[sku])
     {
         let stats = ColumnStats::of(sample, sku);
         let demote = if stats.running {
@@ -295,7 +295,7 @@ pub(super) fn check_against_content(layout: &mut Layout, sample: &[&RawRow]) {
         }
     }
     if let Some(price) = layout.column_of(Field::Price)
-        && layout.columns[price].note.as_deref() != Some("manual mapping")
+        && !chosen_by_operator(&layout.columns[price])
     {
         let stats = ColumnStats::of(sample, price);
         if stats.filled >= 3 && stats.priceish_share < 0.5 {

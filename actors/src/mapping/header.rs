@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use super::layout::{ColumnDecision, MappingOptions, Role, resolve_column};
+use super::layout::{ColumnDecision, MappingOptions, Role, operator_columns};
 use super::price::parse_price;
 use super::stats::{distinct_and_filled, sample};
 use super::synonyms::{PriceKind, is_currency_or_tax_note, is_running_number_header, normalise, score, vat_included};
@@ -238,7 +238,7 @@ pub(super) fn price_score(raw: &str, normalised: &str) -> f64 {
     }
 }
 
-/// Assigns fields to columns: manual overrides first, then the best fuzzy matches. Equally
+/// Assigns fields to columns: overrides and remembered columns first, then the best fuzzy matches. Equally
 /// good headers for one field are told apart by their data: more distinct values, then more
 /// filled cells, and only then the leftmost.
 pub(super) fn assign_columns(
@@ -261,13 +261,11 @@ pub(super) fn assign_columns(
         .collect();
     let mut fields = HashMap::new();
 
-    for (field, column) in &config.column_mapping {
-        if let Some(i) = resolve_column(column, headers) {
-            decisions[i].role = Role::Field(*field);
-            decisions[i].confidence = 1.0;
-            decisions[i].note = Some("manual mapping".into());
-            fields.insert(*field, i);
-        }
+    for (field, i, note) in operator_columns(config, headers) {
+        decisions[i].role = Role::Field(field);
+        decisions[i].confidence = 1.0;
+        decisions[i].note = Some(note.into());
+        fields.insert(field, i);
     }
 
     for (i, n) in normalised.iter().enumerate() {

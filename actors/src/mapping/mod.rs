@@ -7,6 +7,8 @@ pub mod layout;
 pub mod price;
 pub mod reader;
 pub mod record;
+#[cfg(test)]
+mod remembered_tests;
 mod stats;
 pub mod synonyms;
 #[cfg(test)]

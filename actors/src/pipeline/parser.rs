@@ -2,6 +2,7 @@
 //! should run, then streams the source through its decoder and the column mapper, chunk by
 //! chunk, to a validator — never faster than the writer stages them.
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +15,8 @@ use super::completion::Completion;
 use super::flow::CreditLine;
 use super::validator::ValidatorMsg;
 use super::writer::{Begun, WriterMsg};
-use crate::domain::{TaskFailure, TaskMeta};
-use crate::mapping::{MappingOptions, RowChunk, TableReader};
+use crate::domain::{Field, TaskFailure, TaskMeta};
+use crate::mapping::{Layout, MappingOptions, RowChunk, TableReader};
 use crate::ports::{DecodeError, Decoder, ParseSummary, SourceFetcher};
 
 /// How rows move between the actors of one task.
@@ -106,18 +107,19 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
             None,
         )
         .await;
-    match begun {
-        Ok(CallResult::Success(Ok(Begun::Proceed))) => {}
+    let remembered = match begun {
+        Ok(CallResult::Success(Ok(Begun::Proceed { remembered }))) => remembered,
         Ok(CallResult::Success(Ok(Begun::Finished(result)))) => return done.done(*result),
         Ok(CallResult::Success(Err(failure))) => return done.fail(failure),
         _ => return done.fail(TaskFailure::transient("the database writer stopped")),
-    }
+    };
 
     // Decoding is CPU work on a blocking thread; chunks cross to this task through a channel
     // of one slot, and each needs a credit before it moves on.
     let (tx, mut rx) = mpsc::channel::<RowChunk>(1);
     let decoder = state.decoder.clone();
-    let config = meta.source.clone();
+    let mut config = meta.source.clone();
+    config.remembered_mapping = remembered;
     let flow = state.flow.clone();
     let decoding = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -174,6 +176,7 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
             );
             let summary = ParseSummary {
                 rows_seen: summary.rows_seen,
+                mapping: header_mapping(&summary.layouts),
                 notes: summary.notes,
             };
             let finish = ValidatorMsg::Finish {
@@ -219,6 +222,20 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
             ),
         },
     }
+}
+
+/// The header text of each field's column in the first table read with a header.
+fn header_mapping(layouts: &[Arc<Layout>]) -> BTreeMap<Field, String> {
+    let Some(layout) = layouts.iter().find(|l| l.header_rows.is_some()) else {
+        return BTreeMap::new();
+    };
+    Field::ALL
+        .into_iter()
+        .filter_map(|field| {
+            let header = &layout.columns[layout.column_of(field)?].header;
+            (!header.is_empty()).then(|| (field, header.clone()))
+        })
+        .collect()
 }
 
 fn abort(

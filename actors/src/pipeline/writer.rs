@@ -2,7 +2,7 @@
 //! stages validated rows as they arrive (releasing their credits), and on the task's last
 //! message applies everything at once through the catalogue port.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,14 +10,14 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::completion::Completion;
 use super::flow::Credit;
-use crate::domain::{Fingerprint, Item, Rejection, TaskFailure, TaskId, TaskMeta, TaskResult};
+use crate::domain::{Field, Fingerprint, Item, Rejection, TaskFailure, TaskId, TaskMeta, TaskResult};
 use crate::ports::{Catalog, ParseSummary, Staging, StartDecision};
 
 /// The writer's answer to a task's first message.
 #[derive(Debug)]
 pub enum Begun {
-    /// Stage its rows.
-    Proceed,
+    /// Stage its rows, reading the source with the supplier's remembered mapping.
+    Proceed { remembered: BTreeMap<Field, String> },
     /// Nothing to do: already applied, or a duplicate source.
     Finished(Box<TaskResult>),
 }
@@ -155,12 +155,12 @@ impl Actor for DbWriterActor {
 
 #[tracing::instrument(name = "begin", skip_all, fields(task_id = %meta.task_id))]
 async fn begin(state: &mut WriterState, meta: TaskMeta, fingerprint: &Fingerprint) -> Result<Begun, TaskFailure> {
-    match state.catalog.start_task(&meta, fingerprint).await? {
-        StartDecision::Proceed => {}
+    let remembered = match state.catalog.start_task(&meta, fingerprint).await? {
+        StartDecision::Proceed { remembered } => remembered,
         StartDecision::AlreadyApplied(result) | StartDecision::Skipped(result) => {
             return Ok(Begun::Finished(Box::new(result)));
         }
-    }
+    };
     let staging = state.catalog.open_staging(&meta).await?;
     state.sessions.insert(
         meta.task_id,
@@ -173,7 +173,7 @@ async fn begin(state: &mut WriterState, meta: TaskMeta, fingerprint: &Fingerprin
             staging_wait: Duration::ZERO,
         },
     );
-    Ok(Begun::Proceed)
+    Ok(Begun::Proceed { remembered })
 }
 
 #[tracing::instrument(name = "stage", skip_all, fields(task_id = %task, items = items.len(), rejected = rejections.len()))]
