@@ -1,5 +1,7 @@
 //! The `intake` command line: what each subcommand takes and does.
 
+mod admin;
+mod queue;
 mod supplier;
 
 use std::path::PathBuf;
@@ -13,13 +15,11 @@ use intake_actors::domain::{
     ColumnRef, Field, Origin, ParserType, SourceConfig, SupplierName, TaskId, TaskMessage, TaskMeta, TaskResult,
 };
 use intake_actors::pipeline::Outcome;
-use intake_actors::ports::TaskQueue;
-use sqlx::migrate::MigrateDatabase;
 
-use intake::queue::{RedisQueue, Replay};
+use intake::queue::RedisQueue;
 use intake::settings::{Secrets, Settings};
 use intake::startup::{self, Worker};
-use intake::store::{self, MIGRATOR};
+use intake::store;
 
 /// Exit code of a command whose task failed (as opposed to the command itself).
 const TASK_FAILED: u8 = 3;
@@ -309,16 +309,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let telemetry = intake::telemetry::init(&settings.log, &settings.telemetry)?;
     let secrets = Secrets::from_env();
     let result = match cli.command {
-        Command::Migrate { action } => migrate(&settings, &secrets, action).await,
-        Command::Roles(args) => roles(&secrets, args).await,
+        Command::Migrate { action } => admin::migrate(&settings, &secrets, action).await,
+        Command::Roles(args) => admin::roles(&secrets, args).await,
         Command::Worker => worker(&settings, &secrets).await,
         Command::Enqueue(args) => enqueue(&settings, &secrets, &telemetry, args).await,
         Command::Ingest(args) => ingest(&settings, &secrets, args).await,
         Command::Preview(args) => preview(&settings, args).await,
-        Command::Dlq { action } => dlq(&settings, &secrets, action).await,
-        Command::Queue { action } => queue(&settings, &secrets, action).await,
+        Command::Dlq { action } => queue::dlq(&settings, &secrets, action).await,
+        Command::Queue { action } => queue::queue(&settings, &secrets, action).await,
         Command::Supplier { action } => supplier::run(&settings, &secrets, action).await,
-        Command::Health { ready } => health(&settings, ready).await,
+        Command::Health { ready } => admin::health(&settings, ready).await,
     };
     // Flushing spans blocks on the exporter's own thread; keep it off the runtime.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
@@ -345,71 +345,6 @@ async fn connect_queue(settings: &Settings, secrets: &Secrets) -> anyhow::Result
         .await
         .with_context(|| format!("cannot reach Redis at {}", url.redacted()))?;
     Ok(queue)
-}
-
-async fn migrate(settings: &Settings, secrets: &Secrets, action: MigrateAction) -> anyhow::Result<ExitCode> {
-    if matches!(action, MigrateAction::Up) {
-        let url = secrets.database()?;
-        let exists = sqlx::Postgres::database_exists(url.expose())
-            .await
-            .with_context(|| format!("cannot connect to PostgreSQL at {}", url.redacted()))?;
-        if !exists {
-            sqlx::Postgres::create_database(url.expose())
-                .await
-                .with_context(|| format!("creating the database of {}", url.redacted()))?;
-            println!("database created");
-        }
-    }
-    let pool = connect_db(settings, secrets).await?;
-    match action {
-        MigrateAction::Up => {
-            MIGRATOR.run(&pool).await.context("applying migrations")?;
-            println!("migrations applied");
-        }
-        MigrateAction::Down { all } => {
-            let applied = applied_versions(&pool).await?;
-            let target = if all {
-                0
-            } else {
-                match applied.len() {
-                    0 => {
-                        println!("no migration is applied");
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                    n if n >= 2 => applied[n - 2],
-                    _ => 0,
-                }
-            };
-            MIGRATOR.undo(&pool, target).await.context("reverting migrations")?;
-            println!("migrations reverted to version {target}");
-        }
-        MigrateAction::Status => {
-            let applied = applied_versions(&pool).await?;
-            for migration in MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()) {
-                let state = if applied.contains(&migration.version) {
-                    "applied"
-                } else {
-                    "pending"
-                };
-                println!("{:>16}  {state:<8}  {}", migration.version, migration.description);
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn applied_versions(pool: &sqlx::PgPool) -> anyhow::Result<Vec<i64>> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(pool)
-        .await?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    Ok(
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(pool)
-            .await?,
-    )
 }
 
 async fn worker(settings: &Settings, secrets: &Secrets) -> anyhow::Result<ExitCode> {
@@ -536,183 +471,6 @@ async fn preview(settings: &Settings, args: PreviewArgs) -> anyhow::Result<ExitC
             Ok(ExitCode::from(TASK_FAILED))
         }
     }
-}
-
-async fn health(settings: &Settings, ready: bool) -> anyhow::Result<ExitCode> {
-    let bind = settings.http.bind.trim();
-    if bind.is_empty() {
-        bail!("http.bind is empty: this worker has no health listener");
-    }
-    // A worker listening on every interface answers on the loopback one.
-    let address = bind.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
-    let path = if ready { "readyz" } else { "healthz" };
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
-    match client.get(format!("http://{address}/{path}")).send().await {
-        Ok(response) if response.status().is_success() => {
-            if ready {
-                let body: serde_json::Value = response.json().await.unwrap_or_default();
-                for warning in body["warnings"].as_array().into_iter().flatten() {
-                    eprintln!("warning: {}", warning.as_str().unwrap_or_default());
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(response) => {
-            eprintln!(
-                "unhealthy: {} {}",
-                response.status(),
-                response.text().await.unwrap_or_default().trim()
-            );
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => {
-            eprintln!("unhealthy: no answer on {address}: {e}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-async fn roles(secrets: &Secrets, args: RolesArgs) -> anyhow::Result<ExitCode> {
-    let url = secrets.database()?;
-    let pool = intake::store::pool(
-        url,
-        &intake::settings::DatabaseSettings {
-            max_connections: 2,
-            acquire_timeout_ms: 10_000,
-            max_rows_per_second: 0,
-        },
-    )?;
-    let password = |var: &str| std::env::var(var).ok().filter(|p| !p.is_empty());
-    intake::store::roles::create(
-        &pool,
-        &intake::store::roles::Roles {
-            migrator: args.migrator.clone(),
-            migrator_password: password(&args.migrator_password_env),
-            worker: args.worker.clone(),
-            worker_password: password(&args.worker_password_env),
-        },
-    )
-    .await
-    .with_context(|| format!("creating roles on {}", url.redacted()))?;
-    println!(
-        "roles {} (owns the schema) and {} (rows only) are ready",
-        args.migrator, args.worker
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqAction) -> anyhow::Result<ExitCode> {
-    let queue = connect_queue(settings, secrets).await?;
-    match action {
-        DlqAction::List { limit, json } => {
-            let letters = queue.dlq_list(limit).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&letters)?);
-            } else if letters.is_empty() {
-                println!("no dead letters");
-            } else {
-                println!(
-                    "{:<38} {:<20} {:<9} {:>8}  reason",
-                    "id", "dead-lettered (UTC)", "class", "attempts"
-                );
-                for l in letters {
-                    println!(
-                        "{:<38} {:<20} {:<9} {:>8}  {}",
-                        l.id,
-                        l.dead_lettered_at.format("%Y-%m-%d %H:%M:%S"),
-                        l.class,
-                        l.attempts,
-                        l.reason
-                    );
-                }
-            }
-        }
-        DlqAction::Show { id } => match queue.dlq_show(&id).await? {
-            Some(letter) => {
-                let mut value = serde_json::to_value(&letter)?;
-                // Show the message as JSON, not as an escaped string, when it is JSON.
-                if let Ok(message) = serde_json::from_str::<serde_json::Value>(&letter.payload) {
-                    value["payload"] = message;
-                }
-                println!("{}", serde_json::to_string_pretty(&value)?);
-            }
-            None => bail!("no dead letter {id}"),
-        },
-        DlqAction::Replay { id, all, force } => {
-            let ids = if all {
-                queue.dlq_ids().await?
-            } else {
-                id.into_iter().collect()
-            };
-            let mut failed = false;
-            for id in ids {
-                match queue.dlq_replay(&id, force).await? {
-                    Replay::Replayed => println!("replayed {id}"),
-                    Replay::NotFound => {
-                        eprintln!("error: no dead letter {id}");
-                        failed = true;
-                    }
-                    Replay::Unreadable(why) => {
-                        eprintln!("error: {id} cannot be replayed, its message is unreadable: {why}");
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        DlqAction::Purge { older_than } => {
-            let cutoff = older_than.map(|d| Utc::now() - chrono::Duration::from_std(d).unwrap_or_default());
-            let removed = queue.dlq_purge(cutoff).await?;
-            println!("purged {removed} dead letters");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn queue(settings: &Settings, secrets: &Secrets, action: QueueAction) -> anyhow::Result<ExitCode> {
-    let queue = connect_queue(settings, secrets).await?;
-    match action {
-        QueueAction::Stats { json } => {
-            let stats = queue.stats().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-            } else {
-                println!("waiting            {}", stats.waiting);
-                println!("pending            {}", stats.pending);
-                println!("scheduled retries  {}", stats.scheduled_retries);
-                println!("dead letters       {}", stats.dead_letters);
-                for (status, count) in &stats.finished {
-                    println!("{:<18} {count}", status.replace('_', " "));
-                }
-                match queue.persistence().await {
-                    Some(p) => match p.warning() {
-                        Some(warning) => println!("\nwarning: {warning}"),
-                        None => println!("redis persistence  appendonly, appendfsync {}", p.appendfsync),
-                    },
-                    None => println!("redis persistence  unknown (CONFIG GET is not allowed)"),
-                }
-                if !stats.pending_entries.is_empty() {
-                    println!();
-                    println!(
-                        "{:<24} {:<40} {:>10} {:>10}",
-                        "pending entry", "consumer", "idle (s)", "deliveries"
-                    );
-                    for p in &stats.pending_entries {
-                        println!(
-                            "{:<24} {:<40} {:>10.1} {:>10}",
-                            p.id,
-                            p.consumer,
-                            p.idle_ms as f64 / 1000.0,
-                            p.deliveries
-                        );
-                    }
-                }
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

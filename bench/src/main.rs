@@ -112,6 +112,8 @@ impl Env {
             .env("INTAKE__SOURCES__ALLOWED_DIRS", &self.dir)
             .env("INTAKE__LOG__FORMAT", "json")
             .env("INTAKE__LOG__LEVEL", "info")
+            // Workers of the benchmark come and go quickly: no port to contend for.
+            .env("INTAKE__HTTP__BIND", "127.0.0.1:0")
             .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)

@@ -27,7 +27,7 @@ use fetch::fetch_loop;
 use settle::settle_failure;
 #[cfg(test)]
 use settle::task_id_of;
-use ticks::{on_tick, pause};
+use ticks::{heartbeat, on_tick, pause};
 
 use super::backoff::Backoff;
 use super::completion::{Outcome, completion};
@@ -77,8 +77,6 @@ pub enum ConsumerMsg {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Tick {
-    /// Refreshes this worker's heartbeat.
-    Heartbeat,
     /// Resets the idle time of the deliveries in hand.
     Touch,
     Promote,
@@ -204,7 +202,13 @@ impl Actor for QueueConsumer {
         if let Err(e) = args.queue.heartbeat(settings.heartbeat_ttl).await {
             tracing::warn!(error = %e, "the first heartbeat failed; retrying");
         }
-        background.push(every(settings.heartbeat, Tick::Heartbeat));
+        // The heartbeat says the process lives, so it beats on its own task: an actor busy
+        // with a slow database call must not look dead and lose its tasks to another worker.
+        background.push(tokio::spawn(heartbeat(
+            args.queue.clone(),
+            settings.heartbeat,
+            settings.heartbeat_ttl,
+        )));
         background.push(every(settings.visibility_timeout / 3, Tick::Touch));
         background.push(every(settings.promote_every, Tick::Promote));
         background.push(every(settings.stats_every, Tick::Stats));

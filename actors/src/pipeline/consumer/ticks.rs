@@ -3,6 +3,25 @@
 
 use super::*;
 
+/// Says every `period` that this worker lives, until the consumer stops (a missed beat is
+/// retried at the next one; the lifetime spans several).
+pub(super) async fn heartbeat(queue: Arc<dyn TaskQueue>, period: Duration, ttl: Duration) {
+    let mut beats = tokio::time::interval(period.max(Duration::from_millis(10)));
+    beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        beats.tick().await;
+        match queue.heartbeat(ttl).await {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "the heartbeat failed; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Stops taking tasks until the store answers again.
 pub(super) fn pause(state: &mut ConsumerState, why: &str) {
     if *state.intake.borrow() != Intake::Open {
@@ -29,7 +48,7 @@ pub(super) async fn probe_store(state: &mut ConsumerState) {
 }
 
 pub(super) async fn on_tick(state: &mut ConsumerState, tick: Tick) {
-    if !matches!(state.drain, DrainState::Serving) && !matches!(tick, Tick::Heartbeat | Tick::Touch) {
+    if !matches!(state.drain, DrainState::Serving) && !matches!(tick, Tick::Touch) {
         return;
     }
     if matches!(tick, Tick::ProbeStore) {
@@ -46,7 +65,6 @@ pub(super) async fn on_tick(state: &mut ConsumerState, tick: Tick) {
     }
     let queue = state.args.queue.clone();
     let result = match tick {
-        Tick::Heartbeat => queue.heartbeat(state.args.settings.heartbeat_ttl).await,
         Tick::Touch => {
             if state.in_flight.is_empty() {
                 return;
