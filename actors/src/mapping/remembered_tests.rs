@@ -2,19 +2,9 @@
 //! own overrides, and ignored with a note when the header no longer holds it.
 
 use super::layout::*;
-use crate::domain::{ColumnRef, Field, RowNumber, SourceConfig};
-use crate::table::{Cell, RawRow};
-
-fn rows(lines: &[&[&str]]) -> Vec<RawRow> {
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, cells)| RawRow {
-            number: RowNumber(i as u32 + 1),
-            cells: cells.iter().map(|c| Cell::text(*c)).collect(),
-        })
-        .collect()
-}
+use super::tests::rows;
+use crate::domain::{ColumnRef, Field, SourceConfig};
+use crate::table::RawRow;
 
 fn remembering(pairs: &[(Field, &str)]) -> SourceConfig {
     SourceConfig {

@@ -9,7 +9,7 @@ use super::synonyms::PriceKind;
 use crate::domain::{ColumnRef, Field, Item, Rejection, RowNumber, SourceConfig};
 use crate::table::{Cell, RawRow, TableEvent, TableSink};
 
-fn rows(lines: &[&[&str]]) -> Vec<RawRow> {
+pub(super) fn rows(lines: &[&[&str]]) -> Vec<RawRow> {
     lines
         .iter()
         .enumerate()
