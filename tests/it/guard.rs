@@ -1,4 +1,5 @@
-//! A queued task cannot reach what it should not: internal addresses, redirects to them,
+//! A queued task cannot reach what it should not, each tried against a real `intake worker`
+//! process: internal addresses, redirects to them,
 //! files outside the allowed directories; and the secrets of a source URL appear in no log,
 //! table, result or dead letter.
 
@@ -58,7 +59,7 @@ async fn internal_addresses_and_redirects_to_them_are_never_reached() {
     let (front, front_hits) = server("127.0.0.1").await;
     // The front server is opened to tasks; the internal one is not.
     let env = TestEnv::with(&[("INTAKE__SOURCES__ALLOWED_NETWORKS", "127.0.0.1/32")]).await;
-    let worker = env.worker().await;
+    let _worker = env.spawn_worker_process(&[]);
 
     let direct = by_url(&env, &format!("http://{internal}/internal.csv"));
     let closed_port = by_url(&env, "http://127.0.0.2:1/internal.csv");
@@ -102,7 +103,6 @@ async fn internal_addresses_and_redirects_to_them_are_never_reached() {
         reasons[4]
     );
     assert!(reasons[5].contains("another host"), "{}", reasons[5]);
-    worker.stop().await;
 }
 
 #[tokio::test]
@@ -177,7 +177,7 @@ async fn the_secrets_of_a_source_url_appear_nowhere_but_where_a_replay_needs_the
 #[tokio::test]
 async fn a_path_outside_the_allowed_directories_gets_one_answer_whether_or_not_it_exists() {
     let env = TestEnv::new().await;
-    let worker = env.worker().await;
+    let _worker = env.spawn_worker_process(&[]);
     let exists = env.message("Acme", "csv", std::path::Path::new("/etc/passwd"));
     let absent = env.message("Acme", "csv", std::path::Path::new("/etc/no-such-file-here"));
     let escape = env.message("Acme", "csv", &env.dir.0.join("../../../etc/hostname"));
@@ -199,7 +199,6 @@ async fn a_path_outside_the_allowed_directories_gets_one_answer_whether_or_not_i
             .unwrap_or_default()
             .contains("access denied")
     );
-    worker.stop().await;
 }
 
 #[tokio::test]
@@ -226,7 +225,7 @@ async fn the_configuration_refuses_to_open_the_whole_filesystem() {
 #[tokio::test]
 async fn a_message_with_a_nul_character_is_refused_and_recorded() {
     let env = TestEnv::new().await;
-    let worker = env.worker().await;
+    let _worker = env.spawn_worker_process(&[]);
     let mut message = env.message("Acme", "csv", &env.csv("ok.csv", "SKU,Name,Price\nA,B,1\n"));
     message.source_config.sheet = Some("Sheet\u{0}1".into());
     env.queue
@@ -245,5 +244,4 @@ async fn a_message_with_a_nul_character_is_refused_and_recorded() {
         .await
         .expect("the refused task has a record");
     assert_eq!(status, "dead_lettered");
-    worker.stop().await;
 }
