@@ -16,11 +16,12 @@ bash scripts/services.sh
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 
+target=${CARGO_TARGET_DIR:-target}
 if [ "${1:-}" = "--smoke" ]; then
   shift
   cargo build --quiet --workspace --bins
-  exec target/debug/intake-bench --intake target/debug/intake --dir target/bench-smoke \
+  exec "$target/debug/intake-bench" --intake "$target/debug/intake" --dir "$target/bench-smoke" \
     --rows 2000 --tasks 20 --takeovers 1 "$@"
 fi
 cargo build --release --quiet --workspace --bins
-exec target/release/intake-bench --intake target/release/intake "$@"
+exec "$target/release/intake-bench" --intake "$target/release/intake" "$@"

@@ -11,7 +11,7 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export INTAKE__SOURCES__ALLOWED_DIRS=${INTAKE__SOURCES__ALLOWED_DIRS:-$PWD/examples}
 
 cargo build --release --locked --bin intake
-intake=target/release/intake
+intake=${CARGO_TARGET_DIR:-target}/release/intake
 
 "$intake" migrate up
 
