@@ -181,6 +181,15 @@ pub struct SourceArgs {
     pub list_date: Option<chrono::DateTime<Utc>>,
 }
 
+/// `path` made absolute against the working directory (without resolving links: the worker
+/// resolves them under its own rules).
+fn absolute(path: &str) -> String {
+    match std::path::absolute(path) {
+        Ok(absolute) => absolute.display().to_string(),
+        Err(_) => path.to_owned(),
+    }
+}
+
 fn parse_list_date(text: &str) -> Result<chrono::DateTime<Utc>, String> {
     let json = serde_json::json!({
         "task_id": "00000000-0000-0000-0000-000000000000", "parser_type": "csv", "supplier_name": "x",
@@ -272,7 +281,9 @@ impl SourceArgs {
         } else if is_url {
             config.url = Some(self.source.clone());
         } else {
-            config.path = Some(self.source.clone());
+            // The worker may run elsewhere, in another directory: a relative path is made
+            // absolute here, against the directory the command was run in.
+            config.path = Some(absolute(&self.source));
         }
         for mapping in &self.map {
             let (field, column) = mapping
@@ -402,7 +413,12 @@ async fn enqueue(
     message.validate().map_err(anyhow::Error::msg)?;
     let queue = connect_queue(settings, secrets).await?;
     queue.enqueue(&message).await.context("enqueueing the task")?;
-    println!("{}", message.task_id);
+    if args.wait {
+        // stdout carries the result alone, so `--wait | jq` works; the id goes beside it.
+        eprintln!("task {} enqueued; waiting for its result", message.task_id);
+    } else {
+        println!("{}", message.task_id);
+    }
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }

@@ -54,10 +54,13 @@ async fn enqueue_wait_prints_the_result_and_exits_nonzero_when_the_task_fails() 
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", stderr_of(&ok));
-    let stdout = String::from_utf8_lossy(&ok.stdout);
-    let json_start = stdout.find('{').expect("the result is printed as JSON");
-    let result: serde_json::Value = serde_json::from_str(&stdout[json_start..]).unwrap();
+    // The JSON result is the only thing on stdout.
+    let result: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("stdout is one JSON document");
     assert_eq!(result["status"], "completed");
+    assert!(
+        stderr_of(&ok).contains(result["task_id"].as_str().unwrap()),
+        "the id is said on stderr"
+    );
     assert_eq!(result["rows_stored"], 1);
 
     let missing = env
@@ -143,4 +146,33 @@ async fn user_errors_print_one_line_and_exit_nonzero() {
     let bad_flag = env.command().args(["worker", "--no-such-flag"]).output().unwrap();
     assert_eq!(bad_flag.status.code(), Some(2));
     assert!(!stderr_of(&bad_flag).contains("panicked"));
+}
+
+#[tokio::test]
+async fn a_relative_source_path_is_queued_absolute() {
+    let env = TestEnv::new().await;
+    env.csv("relative.csv", "SKU,Name,Price\nA,Hammer,1\n");
+    let out = env
+        .command()
+        .current_dir(&env.dir.0)
+        .args([
+            "enqueue",
+            "--supplier",
+            "Acme",
+            "--parser",
+            "csv",
+            "--source",
+            "relative.csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let worker = env.spawn_worker_process(&[]);
+    let id: intake_actors::domain::TaskId = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let result = env.result_or_log(id, Duration::from_secs(60), || worker.log()).await;
+    assert_eq!(
+        result.status,
+        intake_actors::domain::TaskStatus::Completed,
+        "{result:?}"
+    );
 }
