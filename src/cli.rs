@@ -177,7 +177,7 @@ pub struct SourceArgs {
     pub partial: bool,
     /// When the supplier issued this list (2026-11-22 or an RFC 3339 time): lists of a
     /// supplier take effect in this order. Default: when the task is enqueued.
-    #[arg(long, value_name = "DATE", value_parser = parse_list_date)]
+    #[arg(long, value_name = "DATE", value_parser = intake_actors::domain::parse_list_date)]
     pub list_date: Option<chrono::DateTime<Utc>>,
 }
 
@@ -188,17 +188,6 @@ fn absolute(path: &str) -> String {
         Ok(absolute) => absolute.display().to_string(),
         Err(_) => path.to_owned(),
     }
-}
-
-fn parse_list_date(text: &str) -> Result<chrono::DateTime<Utc>, String> {
-    let json = serde_json::json!({
-        "task_id": "00000000-0000-0000-0000-000000000000", "parser_type": "csv", "supplier_name": "x",
-        "source_config": {"path": "x"}, "enqueued_at": "2026-01-01T00:00:00Z", "list_date": text,
-    });
-    serde_json::from_value::<TaskMessage>(json)
-        .map_err(|e| e.to_string())?
-        .list_date
-        .ok_or_else(|| "a date is required".to_owned())
 }
 
 #[derive(Debug, Args)]

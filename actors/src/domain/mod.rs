@@ -10,6 +10,7 @@ pub use catalog::{
 pub use source::{ColumnRef, Field, SourceConfig};
 pub use task::{
     AttemptError, FailureClass, ParserType, TaskCounts, TaskFailure, TaskId, TaskMessage, TaskResult, TaskStatus,
+    parse_list_date,
 };
 
 use std::fmt;

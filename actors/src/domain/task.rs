@@ -183,21 +183,22 @@ impl TaskMessage {
 
 /// `2026-11-22` (midnight UTC) or an RFC 3339 date-time.
 fn date_or_date_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let Some(text) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
+    match Option::<String>::deserialize(d)? {
+        Some(text) => parse_list_date(&text).map(Some).map_err(serde::de::Error::custom),
+        None => Ok(None),
+    }
+}
+
+/// A list date as producers write it: `2026-11-22` (midnight UTC) or an RFC 3339 date-time.
+pub fn parse_list_date(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text.trim()) {
-        return Ok(Some(at.with_timezone(&Utc)));
+        return Ok(at.with_timezone(&Utc));
     }
     chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|at| Some(at.and_utc()))
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "list_date {text:?} is neither a date (2026-11-22) nor an RFC 3339 date-time"
-            ))
-        })
+        .map(|at| at.and_utc())
+        .ok_or_else(|| format!("list_date {text:?} is neither a date (2026-11-22) nor an RFC 3339 date-time"))
 }
 
 /// Whether trying again can help.
