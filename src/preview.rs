@@ -2,18 +2,22 @@
 //! and header rows found, each column's mapping with its confidence, the first rows as they
 //! would be stored and the rows that would be rejected, with their reasons.
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use intake_actors::domain::report::ReadReport;
 use intake_actors::domain::{TaskFailure, TaskMeta};
-use intake_actors::mapping::{ColumnDecision, MappingOptions, RowChunk, TableReader};
+use intake_actors::mapping::{MappingOptions, RowChunk, TableReader};
 use intake_actors::pipeline::validator::validate;
 use intake_actors::ports::{DecodeError, DecoderRegistry, SourceFetcher};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
 pub struct Preview {
-    pub tables: Vec<TablePreview>,
+    /// Every table read and every sheet skipped, with what was decided.
+    #[serde(flatten)]
+    pub decisions: ReadReport,
     pub rows_seen: u64,
     pub rows_valid: u64,
     pub rows_rejected: u64,
@@ -22,15 +26,6 @@ pub struct Preview {
     pub items: Vec<ItemPreview>,
     /// The first rejected rows, with their reasons.
     pub rejections: Vec<RejectionPreview>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TablePreview {
-    pub sheet: Option<String>,
-    /// The header's first and last row; none when the columns were inferred from content.
-    pub header_rows: Option<(u32, u32)>,
-    pub derive_sku: bool,
-    pub columns: Vec<ColumnDecision>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,7 +64,7 @@ pub async fn preview(
     let config = task.source.clone();
     let read = tokio::task::spawn_blocking(move || {
         let mut preview = Preview {
-            tables: Vec::new(),
+            decisions: ReadReport::default(),
             rows_seen: 0,
             rows_valid: 0,
             rows_rejected: 0,
@@ -77,12 +72,12 @@ pub async fn preview(
             items: Vec::new(),
             rejections: Vec::new(),
         };
-        let mut layouts_seen = Vec::new();
+        // Keys seen, to count the rows the store would collapse as duplicates.
+        let mut keys = HashSet::new();
+        let mut duplicates = 0u64;
         let mut reader = TableReader::new(&config, &options, 1000, |chunk: RowChunk| {
-            if !layouts_seen.iter().any(|l| Arc::ptr_eq(l, &chunk.layout)) {
-                layouts_seen.push(chunk.layout.clone());
-            }
             let (items, rejections) = validate(&chunk);
+            duplicates += items.iter().filter(|i| !keys.insert(i.sku.to_string())).count() as u64;
             preview.rows_valid += items.len() as u64;
             preview.rows_rejected += rejections.len() as u64;
             for item in items.into_iter().take(shown.saturating_sub(preview.items.len())) {
@@ -110,16 +105,9 @@ pub async fn preview(
         let summary = reader.finish().map_err(DecodeError::Unusable)?;
         preview.rows_seen = summary.rows_seen;
         preview.notes = summary.notes;
-        preview.tables = summary
-            .layouts
-            .iter()
-            .map(|layout| TablePreview {
-                sheet: layout.sheet.clone(),
-                header_rows: layout.header_rows.map(|(a, b)| (a.0, b.0)),
-                derive_sku: layout.derive_sku,
-                columns: layout.columns.clone(),
-            })
-            .collect();
+        preview.decisions = summary.report;
+        preview.decisions.duplicates_collapsed = duplicates;
+        preview.rows_valid -= duplicates;
         Ok::<_, DecodeError>(preview)
     });
     match read.await {
@@ -133,43 +121,11 @@ impl Preview {
     pub fn render(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        for table in &self.tables {
-            let sheet = table
-                .sheet
-                .as_deref()
-                .map_or(String::new(), |s| format!("sheet {s:?}, "));
-            let header = match table.header_rows {
-                Some((a, b)) if a == b => format!("header row {a}"),
-                Some((a, b)) => format!("header rows {a}-{b}"),
-                None => "no header row (columns inferred from their content)".into(),
-            };
-            let _ = writeln!(out, "{sheet}{header}");
-            for c in &table.columns {
-                let role = match &c.role {
-                    intake_actors::mapping::Role::Field(f) => format!("→ {f}"),
-                    intake_actors::mapping::Role::OtherPrice(k) => format!("→ characteristic {k:?} (another price)"),
-                    intake_actors::mapping::Role::Characteristic(k) => format!("→ characteristic {k:?}"),
-                    intake_actors::mapping::Role::RunningNumber => "→ dropped (running number)".into(),
-                    intake_actors::mapping::Role::Ignored => "→ ignored".into(),
-                };
-                let note = c.note.as_deref().map_or(String::new(), |n| format!("  [{n}]"));
-                let _ = writeln!(
-                    out,
-                    "  {:>3} {:<30} {:<40} {:.2}{note}",
-                    intake_actors::mapping::layout::column_letter(c.index),
-                    format!("{:?}", c.header),
-                    role,
-                    c.confidence
-                );
-            }
-            if table.derive_sku {
-                let _ = writeln!(out, "  (no SKU column: keys derived from the normalised name)");
-            }
-        }
+        out.push_str(&self.decisions.render());
         let _ = writeln!(
             out,
-            "\n{} data rows: {} would be stored, {} rejected",
-            self.rows_seen, self.rows_valid, self.rows_rejected
+            "\n{} data rows: {} would be stored, {} rejected, {} repeat a key seen before",
+            self.rows_seen, self.rows_valid, self.rows_rejected, self.decisions.duplicates_collapsed
         );
         if !self.items.is_empty() {
             let _ = writeln!(out, "\nfirst rows as stored:");
@@ -191,9 +147,6 @@ impl Preview {
                 let row = r.row.map_or("-".to_owned(), |n| n.to_string());
                 let _ = writeln!(out, "  row {row:>6}  {:<18} {}", r.error_type, r.message);
             }
-        }
-        for note in self.notes.iter().filter(|n| n.starts_with("skipped")) {
-            let _ = writeln!(out, "\n{note}");
         }
         out
     }

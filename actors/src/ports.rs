@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::report::ReadReport;
 use crate::domain::{
     AttemptError, FailureClass, Field, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure,
     TaskMessage, TaskMeta, TaskResult, TaskStatus,
@@ -196,6 +197,8 @@ pub struct ParseSummary {
     /// The header text of each field's column in the first table read (with a header): what is
     /// remembered for the supplier when the task mapped columns by hand.
     pub mapping: BTreeMap<Field, String>,
+    /// The decisions, table by table.
+    pub report: ReadReport,
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use intake_actors::domain::report::ReadReport;
 use intake_actors::domain::{TaskCounts, TaskMeta, TaskResult, TaskStatus};
 use intake_actors::ports::{ParseSummary, PortError};
 use sqlx::{Postgres, Transaction};
@@ -133,13 +134,15 @@ pub(super) async fn merge(
         items_disappeared: disappeared,
         items_returned: returned as u64,
     };
+    let mut decisions = summary.report;
+    decisions.duplicates_collapsed = duplicates;
     let mut notes = summary.notes;
     if !whole {
         notes.push("a part of the source was read: items it does not list were not marked unavailable".into());
     }
     if duplicates > 0 {
         notes.push(format!(
-            "{duplicates} rows repeated an SKU; the last occurrence of each was kept"
+            "{duplicates} rows repeated an SKU: within a table the last occurrence was kept, across tables the first table's; each is in the rejected rows with both references"
         ));
     }
     // A list mapped by hand teaches the supplier's mapping: its next lists are read with it.
@@ -149,7 +152,7 @@ pub(super) async fn merge(
             .map_err(db)?;
         notes.push("the column mapping was remembered for the supplier's next lists".into());
     }
-    complete(tx, task, supplier, &counts, &notes).await?;
+    complete(tx, task, supplier, &counts, &notes, &decisions).await?;
 
     Ok(TaskResult {
         task_id: task.task_id,
@@ -161,6 +164,7 @@ pub(super) async fn merge(
         duration_ms: started.elapsed().as_millis() as u64,
         notes,
         error: None,
+        decisions: Some(decisions),
     })
 }
 
@@ -170,6 +174,7 @@ async fn complete(
     supplier: Uuid,
     counts: &TaskCounts,
     notes: &[String],
+    decisions: &ReadReport,
 ) -> Result<(), PortError> {
     // The supplier's newest applied list; a forced older one does not move it back.
     sqlx::query(
@@ -187,7 +192,7 @@ async fn complete(
              status = 'completed', supplier_id = $2,
              rows_seen = $3, rows_stored = $4, rows_rejected = $5,
              items_created = $6, items_updated = $7, items_unchanged = $8, price_changes = $9,
-             notes = $10, items_disappeared = $11, items_returned = $12,
+             notes = $10, items_disappeared = $11, items_returned = $12, decisions = $13,
              error = NULL, finished_at = now(), updated_at = now()
          WHERE task_id = $1",
     )
@@ -203,6 +208,7 @@ async fn complete(
     .bind(serde_json::to_value(notes).unwrap_or_default())
     .bind(counts.items_disappeared as i64)
     .bind(counts.items_returned as i64)
+    .bind(serde_json::to_value(decisions).unwrap_or_default())
     .execute(&mut **tx)
     .await
     .map_err(|e| classify(&e))?;

@@ -22,7 +22,7 @@ use crate::settings::{DatabaseSettings, SecretUrl};
 
 pub use memory::{SupplierMapping, forget as forget_mapping, show as show_mapping};
 pub use staging::PgStaging;
-pub use tasks::TaskRecord;
+pub use tasks::{TaskRecord, find as find_task};
 
 /// The migrations, compiled in.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

@@ -32,6 +32,7 @@ pub struct TaskRecord {
     pub items_disappeared: i64,
     pub items_returned: i64,
     pub notes: serde_json::Value,
+    pub decisions: Option<serde_json::Value>,
     pub error: Option<String>,
     pub errors: serde_json::Value,
     pub started_at: DateTime<Utc>,
@@ -41,7 +42,7 @@ pub struct TaskRecord {
 const RECORD_COLUMNS: &str = "task_id, supplier_id, supplier_name, parser_type, source, \
      source_fingerprint, status::text AS status, attempt, rows_seen, rows_stored, rows_rejected, \
      items_created, items_updated, items_unchanged, price_changes, items_disappeared, items_returned, \
-     notes, error, errors, \
+     notes, error, errors, decisions, \
      started_at, finished_at";
 
 impl TaskRecord {
@@ -74,6 +75,7 @@ impl TaskRecord {
             duration_ms,
             notes: serde_json::from_value(self.notes.clone()).unwrap_or_default(),
             error: self.error.clone(),
+            decisions: self.decisions.clone().and_then(|d| serde_json::from_value(d).ok()),
         }
     }
 }

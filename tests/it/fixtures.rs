@@ -470,8 +470,11 @@ fn fixtures() -> Vec<Fixture> {
             file: "side_by_side.csv",
             parser: "csv",
             sheet: None,
-            mapping: vec![vec![(Sku, "Code"), (Name, "Name"), (Price, "Price")]],
-            expect: Expect::Stored(2, 0),
+            mapping: vec![
+                vec![(Sku, "Code"), (Name, "Name"), (Price, "Price")],
+                vec![(Sku, "Catalogue no"), (Name, "Name"), (Price, "Price")],
+            ],
+            expect: Expect::Stored(5, 0),
         },
         Fixture {
             file: "blank_keys.csv",
@@ -533,8 +536,9 @@ async fn every_fixture_maps_and_counts_as_expected() {
             (Expect::Fails(_), Ok(_)) => panic!("{label}: preview should fail"),
             (Expect::Stored(..), Err(failure)) => panic!("{label}: {}", failure.message),
             (Expect::Stored(..), Ok(preview)) => {
-                assert_eq!(preview.tables.len(), fixture.mapping.len(), "{label}: tables read");
-                for (table, expected) in preview.tables.iter().zip(&fixture.mapping) {
+                let tables = &preview.decisions.tables;
+                assert_eq!(tables.len(), fixture.mapping.len(), "{label}: tables read");
+                for (table, expected) in tables.iter().zip(&fixture.mapping) {
                     for (field, header) in expected {
                         let column = table
                             .columns
@@ -554,6 +558,21 @@ async fn every_fixture_maps_and_counts_as_expected() {
                     (result.counts.rows_stored, result.counts.rows_rejected),
                     (*stored, *rejected),
                     "{label}: stored and rejected"
+                );
+                let decisions = result.decisions.as_ref().expect("the result says what was decided");
+                assert_eq!(
+                    decisions.tables.len(),
+                    fixture.mapping.len(),
+                    "{label}: tables in the result"
+                );
+                let record = intake::store::find_task(&env.db.pool, result.task_id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    record.to_result().decisions.as_ref(),
+                    Some(decisions),
+                    "{label}: the task record keeps the decisions"
                 );
             }
             (Outcome::Failed(failure), Expect::Fails(why)) => {
@@ -654,11 +673,12 @@ async fn every_fixture_maps_and_counts_as_expected() {
         "A kettle for the office with a long description"
     );
     assert_eq!(price("EH-1").await, "350.00");
-    let right_table = env
-        .db
-        .count("SELECT count(*) FROM supplier_items WHERE supplier_sku LIKE 'Z-%'")
-        .await;
-    assert_eq!(right_table, 0, "the table to the right is not read");
+    assert_eq!(price("Z-7").await, "3.00", "the table to the right is read on its own");
+    let lamp: String = sqlx::query_scalar("SELECT name FROM supplier_items WHERE supplier_sku = 'Z-9'")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(lamp, "Lamp", "the key with its own table's name");
     assert_eq!(value("name:claw hammer", "sku_source").await, "derived_from_name");
     assert_eq!(price("00777").await, "5.00", "the text marker is not part of the key");
     let variants: Vec<(String, String, String)> = sqlx::query_as(
@@ -712,7 +732,8 @@ async fn preview_shows_the_mapping_and_the_rejections_without_writing() {
         .find(|c| c["role"]["value"] == "price")
         .expect("a price column");
     assert_eq!(price["header"], "Price", "the manual mapping wins over detection");
-    assert_eq!(price["note"], "manual mapping");
+    assert_eq!(price["source"], "override");
+    assert_eq!(price["column"], "D");
     assert_eq!(preview["items"][0]["price"], "2.00");
     assert_eq!(preview["rejections"][0]["error_type"], "price_on_request");
     assert_eq!(preview["rejections"][0]["row"], 3);

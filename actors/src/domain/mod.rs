@@ -1,6 +1,7 @@
 //! The types every part of intake speaks: tasks, sources and catalogue values.
 
 pub mod catalog;
+pub mod report;
 pub mod source;
 pub mod task;
 

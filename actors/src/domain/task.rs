@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::catalog::SupplierName;
+use super::report::ReadReport;
 use super::source::SourceConfig;
 
 /// Identifies one task across retries, redeliveries, the task record and the dead-letter queue.
@@ -296,6 +297,10 @@ pub struct TaskResult {
     pub notes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How the source was read, table by table: a person understands from it why a list was
+    /// read as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<ReadReport>,
 }
 
 /// The states of a task record. `running` and `retry_scheduled` are not final.

@@ -22,7 +22,7 @@ pub(super) struct Candidate {
     pub decisions: Vec<ColumnDecision>,
     pub fields: HashMap<Field, usize>,
     pub score: f64,
-    /// Where a second table starts, right of an empty column: its columns are not read.
+    /// Where a second table starts, right of an empty column: it is read as a table of its own.
     pub table_end: Option<usize>,
 }
 
@@ -60,7 +60,7 @@ impl Candidate {
             let header = header.trim().to_owned();
             decisions.push(ColumnDecision {
                 index,
-                note: (!header.is_empty()).then(|| "another table, right of an empty column: not read".into()),
+                note: (!header.is_empty()).then(|| "another table, right of an empty column: read on its own".into()),
                 header,
                 role: Role::Ignored,
                 confidence: 0.0,

@@ -16,6 +16,7 @@ use super::content;
 use super::header::{Candidate, find_header};
 use super::stats::sample;
 use super::synonyms::{PriceKind, is_subtotal_header, normalise};
+pub use crate::domain::report::Role;
 use crate::domain::{ColumnRef, Field, RowNumber, SourceConfig};
 use crate::table::{Cell, MergedRange, RawRow};
 
@@ -44,21 +45,6 @@ impl Default for MappingOptions {
             sample_rows: 50,
         }
     }
-}
-
-/// What a column is used for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
-pub enum Role {
-    Field(Field),
-    /// A price column that lost to the preferred one; kept as a characteristic.
-    OtherPrice(String),
-    /// `№`, `#`, `п/п`: dropped.
-    RunningNumber,
-    /// Kept under this key.
-    Characteristic(String),
-    /// Not kept (outside `characteristic_columns`, or without header and content).
-    Ignored,
 }
 
 /// The decision about one column, with its confidence and the reason when it is not obvious.
@@ -90,7 +76,7 @@ pub struct Layout {
     #[serde(skip)]
     header_normalised: Vec<String>,
     /// How many columns, from the left, belong to this table; those right of them belong to
-    /// another table beside it and are not read.
+    /// another table beside it, read on its own.
     #[serde(skip)]
     pub(super) table_width: usize,
     /// Subtotal columns (`Total`, `Сумма`): a row with a name, no price and numbers only in
@@ -100,6 +86,8 @@ pub struct Layout {
     /// This table's place among the source's tables (sheets), from 1: with the row number, it
     /// orders every row of a workbook, whose row numbers restart on each sheet.
     pub table: u32,
+    /// The earlier table with the same header whose mapping this one took.
+    pub mapping_of: Option<u32>,
 }
 
 impl Layout {
@@ -122,6 +110,7 @@ impl Layout {
             table_width,
             subtotals: Vec::new(),
             table: 1,
+            mapping_of: None,
         }
     }
 
@@ -136,6 +125,38 @@ impl Layout {
     /// The cells of a row that belong to this table (not to a table beside it).
     pub fn table_cells<'r>(&self, row: &'r RawRow) -> &'r [Cell] {
         &row.cells[..row.cells.len().min(self.table_width)]
+    }
+
+    /// Whether `other` was read under the same header: the same labels in the same columns.
+    pub(super) fn same_header(&self, other: &Layout) -> bool {
+        self.header_rows.is_some()
+            && other.header_rows.is_some()
+            && self.header_normalised == other.header_normalised
+            && self.header_normalised.iter().any(|h| !h.is_empty())
+    }
+
+    /// Takes the mapping of an `earlier` table with the same header: sheets that repeat one
+    /// table (one per currency, per brand) are read alike, with the key chosen on the first,
+    /// whatever a sheet's own sample would suggest.
+    pub(super) fn reuse_mapping(&mut self, earlier: &Layout) {
+        self.columns.clone_from(&earlier.columns);
+        self.fields.clone_from(&earlier.fields);
+        self.derive_sku = earlier.derive_sku;
+        self.notes.clone_from(&earlier.notes);
+        self.table_width = earlier.table_width;
+        self.subtotals.clone_from(&earlier.subtotals);
+        self.mapping_of = Some(earlier.mapping_of.unwrap_or(earlier.table));
+    }
+
+    /// Whether the item of a row gets a key derived from its name: the table has no key
+    /// column, or the row's key cell is blank.
+    pub fn key_is_derived(&self, cells: &[Cell]) -> bool {
+        if self.derive_sku {
+            return true;
+        }
+        self.column_of(Field::Sku)
+            .and_then(|i| cells.get(i))
+            .is_none_or(|c| super::record::strip_text_marker(&c.as_text()).trim().is_empty())
     }
 
     /// Subtotal columns, see [`Layout::subtotals`].
@@ -254,8 +275,8 @@ fn into_layout(c: Candidate, sheet: Option<&str>, header_rows: Option<(RowNumber
             .filter(|h| !h.is_empty())
             .collect();
         layout.notes.push(format!(
-            "a second table right of column {} ({right:?}) was not read: only the first table's columns are mapped",
-            column_letter(table_width)
+            "a second table stands right of column {} ({right:?}): it is read as a table of its own",
+            column_letter(table_width - 1)
         ));
     }
     layout

@@ -2,19 +2,25 @@
 //! content inference, price reading and row validation. Pure functions, no I/O.
 
 mod content;
+mod groups;
 mod header;
 pub mod layout;
 pub mod price;
 pub mod reader;
+#[cfg(test)]
+mod reader_tests;
 pub mod record;
 #[cfg(test)]
 mod remembered_tests;
+pub mod report;
 mod stats;
 pub mod synonyms;
 #[cfg(test)]
 mod tests;
+mod variants;
 
 pub use layout::{ColumnDecision, Layout, MappingOptions, Role};
 pub use reader::{ReadSummary, TableReader};
 pub use record::{DataRow, RowChunk};
+pub use report::column_source;
 pub use synonyms::PriceKind;

@@ -358,7 +358,7 @@ fn equally_good_headers_are_told_apart_by_their_content() {
 }
 
 #[test]
-fn a_second_table_to_the_right_is_not_read() {
+fn a_second_table_to_the_right_is_read_on_its_own() {
     let lines: &[&[&str]] = &[
         &["Code", "Name", "Price", "", "Catalogue no", "Name", "Price"],
         &["A-1", "Kettle", "25", "", "Z-9", "Lamp", "7"],
@@ -376,13 +376,28 @@ fn a_second_table_to_the_right_is_not_read() {
         layout.notes
     );
     let (summary, items, rejections) = read(lines, &MappingOptions::default());
+    let summary = summary.unwrap();
+    assert_eq!(summary.rows_seen, 5, "two rows on the left, three on the right");
+    let keys: Vec<(&str, &str, String)> = items
+        .iter()
+        .map(|i| (i.sku.as_str(), i.name.as_str(), i.price.to_string()))
+        .collect();
     assert_eq!(
-        summary.unwrap().rows_seen,
-        2,
-        "a row filled only in the right-hand table is blank here"
+        keys,
+        [
+            ("A-1", "Kettle", "25.00".to_owned()),
+            ("A-2", "Toaster", "40.00".to_owned()),
+            ("Z-9", "Lamp", "7.00".to_owned()),
+            ("Z-8", "Bulb", "1.00".to_owned()),
+            ("Z-7", "Shade", "3.00".to_owned()),
+        ],
+        "each key with its own table's name and price"
     );
-    assert_eq!(items.len(), 2);
     assert!(rejections.is_empty());
+    let ranges: Vec<&str> = summary.report.tables.iter().map(|t| t.range.as_str()).collect();
+    assert_eq!(ranges, ["A1:C3", "E1:G4"]);
+    assert_eq!(summary.report.tables[1].columns[0].column, "E");
+    assert!(items[2].table > items[0].table, "the left table comes first");
     assert_eq!(items[0].characteristics.len(), 0, "{:?}", items[0].characteristics);
 }
 

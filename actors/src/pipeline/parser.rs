@@ -178,6 +178,7 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
                 rows_seen: summary.rows_seen,
                 mapping: header_mapping(&summary.layouts),
                 notes: summary.notes,
+                report: summary.report,
             };
             let finish = ValidatorMsg::Finish {
                 task,

@@ -98,6 +98,7 @@ pub(super) fn dead_letter_task(
         duration_ms: 0,
         notes: Vec::new(),
         error: Some(failure.message.clone()),
+        decisions: None,
     };
     let letter = DeadLetter {
         id: meta.task_id.to_string(),
