@@ -164,7 +164,7 @@ pub(super) async fn merge(
         duration_ms: started.elapsed().as_millis() as u64,
         notes,
         error: None,
-        decisions: Some(decisions),
+        decisions: Some(Box::new(decisions)),
     })
 }
 

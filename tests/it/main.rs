@@ -2,6 +2,7 @@
 //! Each test has a database, a Redis key prefix and a directory of its own.
 
 mod cli;
+mod corpus;
 mod crash;
 mod fixtures;
 mod google;

@@ -300,7 +300,7 @@ pub struct TaskResult {
     /// How the source was read, table by table: a person understands from it why a list was
     /// read as it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decisions: Option<ReadReport>,
+    pub decisions: Option<Box<ReadReport>>,
 }
 
 /// The states of a task record. `running` and `retry_scheduled` are not final.

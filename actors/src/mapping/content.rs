@@ -204,18 +204,29 @@ fn infer_price(
     }
 }
 
-/// The name: the free column of the longest texts, unlabelled columns before labelled ones,
-/// never a key header. Ties go to more distinct, then fuller columns.
+/// The name: the free column of the longest texts, filled on (nearly) every item row,
+/// unlabelled columns before labelled ones, never a key header. Ties go to more distinct, then
+/// fuller columns.
 fn infer_name(layout: &mut Layout, stats: &[ColumnStats]) {
     if layout.column_of(Field::Name).is_some() {
         return;
     }
+    // A name names every item: a column left blank on many rows with a key or a price (sizes
+    // in a margin, say) is no name while another column is filled on all of them.
+    let items = [Field::Price, Field::Sku]
+        .into_iter()
+        .filter_map(|f| layout.column_of(f))
+        .map(|i| stats[i].filled)
+        .max()
+        .unwrap_or_else(|| stats.iter().map(|s| s.filled).max().unwrap_or(0));
+    let fills = |i: usize| stats[i].filled * 10 >= items * 9;
     let best = (0..stats.len())
         .filter(|&i| free(layout, i) && stats[i].text_like() && !is_key_header(&normalise(&layout.columns[i].header)))
         .max_by(|&a, &b| {
             let unlabelled = |i: usize| layout.columns[i].header.is_empty() || layout.header_rows.is_none();
-            unlabelled(a)
-                .cmp(&unlabelled(b))
+            fills(a)
+                .cmp(&fills(b))
+                .then(unlabelled(a).cmp(&unlabelled(b)))
                 .then(stats[a].mean_len.total_cmp(&stats[b].mean_len))
                 .then(stats[a].distinct.cmp(&stats[b].distinct))
                 .then(stats[a].filled.cmp(&stats[b].filled))

@@ -7,7 +7,8 @@ use std::collections::hash_map::Entry;
 use super::layout::{ColumnDecision, MappingOptions, Role, operator_columns};
 use super::price::parse_price;
 use super::stats::{distinct_and_filled, sample};
-use super::synonyms::{PriceKind, is_currency_or_tax_note, is_running_number_header, normalise, score, vat_included};
+use super::synonyms::{PriceKind, is_running_number_header, normalise, score, vat_included};
+use super::words::{is_currency_or_tax_note, is_quantity_band};
 use crate::domain::{Field, SourceConfig};
 use crate::table::{Cell, MergedRange, RawRow};
 
@@ -231,7 +232,7 @@ fn second_table_start(headers: &[String], data: &[&RawRow], options: &MappingOpt
 /// currency or a tax note.
 pub(super) fn price_score(raw: &str, normalised: &str) -> f64 {
     let s = score(normalised, Field::Price);
-    if s < CURRENCY_NOTE_AS_PRICE && is_currency_or_tax_note(raw) {
+    if s < CURRENCY_NOTE_AS_PRICE && (is_currency_or_tax_note(raw) || is_quantity_band(raw)) {
         CURRENCY_NOTE_AS_PRICE
     } else {
         s
@@ -311,8 +312,11 @@ pub(super) fn assign_columns(
                 p.3 = content_of(p.0).1;
             }
         }
-        // The preferred kind, then VAT as preferred, then the fuller column, then the leftmost.
-        prices.sort_by_key(|&(i, _, rank, filled)| (rank, std::cmp::Reverse(filled), i));
+        // A column empty in the sample loses to any with content (a wholesale column left blank
+        // beside the retail prices); then the preferred kind, VAT as preferred, the fuller
+        // column, the leftmost.
+        let sampled = !data.is_empty();
+        prices.sort_by_key(|&(i, _, rank, filled)| (sampled && filled == 0, rank, std::cmp::Reverse(filled), i));
         if let Some(&(winner, confidence, ..)) = prices.first() {
             decisions[winner].role = Role::Field(Field::Price);
             decisions[winner].confidence = confidence;
@@ -371,10 +375,14 @@ pub(super) fn assign_columns(
             let s = scores[i][field_index(field)];
             if s >= 0.5 {
                 decisions[i].confidence = s;
-                decisions[i].note = Some(format!(
-                    "resembles {field} ({s:.2}) but below the threshold {:.2}",
-                    options.min_confidence
-                ));
+                decisions[i].note = Some(if s >= options.min_confidence {
+                    format!("resembles {field} ({s:.2}), which a better column holds")
+                } else {
+                    format!(
+                        "resembles {field} ({s:.2}) but below the threshold {:.2}",
+                        options.min_confidence
+                    )
+                });
             }
         }
     }

@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::content;
 use super::header::{Candidate, find_header};
 use super::stats::sample;
-use super::synonyms::{PriceKind, is_subtotal_header, normalise};
+use super::synonyms::{PriceKind, is_description_header, normalise};
+use super::words::is_subtotal_header;
 pub use crate::domain::report::Role;
 use crate::domain::{ColumnRef, Field, RowNumber, SourceConfig};
 use crate::table::{Cell, MergedRange, RawRow};
@@ -88,6 +89,9 @@ pub struct Layout {
     pub table: u32,
     /// The earlier table with the same header whose mapping this one took.
     pub mapping_of: Option<u32>,
+    /// A description column kept as a characteristic: the name of a row whose name is blank.
+    #[serde(skip)]
+    pub(super) name_fallback: Option<usize>,
 }
 
 impl Layout {
@@ -111,6 +115,7 @@ impl Layout {
             subtotals: Vec::new(),
             table: 1,
             mapping_of: None,
+            name_fallback: None,
         }
     }
 
@@ -145,7 +150,23 @@ impl Layout {
         self.notes.clone_from(&earlier.notes);
         self.table_width = earlier.table_width;
         self.subtotals.clone_from(&earlier.subtotals);
+        self.name_fallback = earlier.name_fallback;
         self.mapping_of = Some(earlier.mapping_of.unwrap_or(earlier.table));
+    }
+
+    /// Names the characteristics of unlabelled columns by their letter on the sheet, for a
+    /// table that starts `offset` columns right of the sheet's first.
+    pub(super) fn shift_letters(&mut self, offset: usize) {
+        if offset == 0 {
+            return;
+        }
+        for column in &mut self.columns {
+            if let Role::Characteristic(key) = &mut column.role
+                && *key == format!("column {}", column_letter(column.index))
+            {
+                *key = format!("column {}", column_letter(column.index + offset));
+            }
+        }
     }
 
     /// Whether the item of a row gets a key derived from its name: the table has no key
@@ -337,6 +358,10 @@ fn finish(layout: &mut Layout, data: &[&RawRow], config: &SourceConfig) -> Resul
         let key = if *n == 1 { base } else { format!("{base} ({n})") };
         column.role = Role::Characteristic(key);
     }
+    layout.name_fallback = layout.columns[..table_width]
+        .iter()
+        .find(|c| matches!(c.role, Role::Characteristic(_)) && is_description_header(&normalise(&c.header)))
+        .map(|c| c.index);
     layout.subtotals = layout.columns[..table_width]
         .iter()
         .filter(|c| {

@@ -18,6 +18,7 @@ pub mod synonyms;
 #[cfg(test)]
 mod tests;
 mod variants;
+mod words;
 
 pub use layout::{ColumnDecision, Layout, MappingOptions, Role};
 pub use reader::{ReadSummary, TableReader};

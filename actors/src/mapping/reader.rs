@@ -14,8 +14,8 @@ use super::groups::section_title;
 use super::layout::{Layout, MappingOptions, column_letter, detect};
 use super::record::{DataRow, RowChunk};
 use super::report::table_report;
-use super::synonyms::is_footer_cell;
 use super::variants::Variants;
+use super::words::is_footer_cell;
 use crate::domain::SourceConfig;
 use crate::domain::report::{ReadReport, RowTally, SkippedTable};
 use crate::table::{Cell, MergedRange, RawRow, TableEvent, TableSink};
@@ -233,6 +233,7 @@ impl<'a, E: FnMut(RowChunk) -> ControlFlow<()>> TableReader<'a, E> {
             }
         };
         layout.table = table;
+        layout.shift_letters(offset);
         if let Some(earlier) = self.summary.layouts.iter().find(|l| l.same_header(&layout)) {
             layout.reuse_mapping(earlier);
         }

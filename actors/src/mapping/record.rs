@@ -7,6 +7,7 @@ use serde_json::{Map, Number, Value};
 use super::layout::{Layout, Role, column_letter};
 use super::price::{PriceProblem, parse_price};
 use super::synonyms::normalise;
+use crate::domain::catalog::NAME_MAX_CHARS;
 use crate::domain::{Field, Item, ItemName, Price, PriceError, RejectReason, Rejection, RowNumber, Sku, TextError};
 use crate::table::Cell;
 
@@ -44,10 +45,30 @@ impl Layout {
                 .unwrap_or(&Cell::Empty)
         };
 
-        let name = match ItemName::new(&cell(Field::Name).as_text()) {
+        let mut name_text = cell(Field::Name).as_text();
+        let mut name_source = None;
+        if name_text.is_empty()
+            && let Some(description) = self
+                .name_fallback
+                .and_then(|i| row.cells.get(i))
+                .filter(|c| !c.is_empty())
+        {
+            // A blank name beside a description: the description names the item.
+            name_text = description.as_text();
+            name_source = Some("description");
+        }
+        let mut full_name = None;
+        let name = match ItemName::new(&name_text) {
             Ok(name) => name,
             Err(TextError::Empty) => {
                 return Err(reject(RejectReason::MissingName, "the name is empty".into()));
+            }
+            // A name column that holds whole descriptions: the name is their beginning, and
+            // the whole text is kept beside it.
+            Err(TextError::TooLong { chars, .. }) if chars <= LONG_NAME_MAX_CHARS => {
+                full_name = Some(name_text.trim().to_owned());
+                ItemName::new(&shorten(&name_text, NAME_MAX_CHARS))
+                    .map_err(|e| reject(RejectReason::InvalidName, format!("the name {e}")))?
             }
             Err(e) => return Err(reject(RejectReason::InvalidName, format!("the name {e}"))),
         };
@@ -110,6 +131,12 @@ impl Layout {
         }
         if derived {
             characteristics.insert("sku_source".into(), Value::String("derived_from_name".into()));
+        }
+        if let Some(source) = name_source {
+            characteristics.insert("name_source".into(), Value::String(source.into()));
+        }
+        if let Some(full) = full_name.filter(|_| name_source.is_none()) {
+            characteristics.insert("full_name".into(), Value::String(full));
         }
         if let Some(parent) = &row.variant_of {
             characteristics.insert("variant_of".into(), Value::String(parent.to_string()));
@@ -209,6 +236,24 @@ pub(super) fn strip_text_marker(text: &str) -> &str {
 
 /// The key of an item whose list has no SKU column: its normalised name, so the next list
 /// from the same supplier finds the same item.
+/// Longest name cell read as a name (shortened to [`NAME_MAX_CHARS`], the whole kept as
+/// `full_name`): a description of a few paragraphs. Longer cells are no name.
+pub const LONG_NAME_MAX_CHARS: usize = 5_000;
+
+/// The text cut at a word boundary to at most `max` characters, an ellipsis included.
+fn shorten(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let at_word = match cut.rfind(char::is_whitespace) {
+        Some(i) if i * 2 > cut.len() => &cut[..i],
+        _ => cut.as_str(),
+    };
+    format!(
+        "{}…",
+        at_word.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == ';')
+    )
+}
+
 fn derived_sku(name: &ItemName) -> Sku {
     let normalised = normalise(name.as_str());
     let key = if normalised.chars().count() <= 240 {
@@ -345,6 +390,37 @@ mod tests {
         assert_eq!(reason(&["A", "Hammer", "по запросу"]), RejectReason::PriceOnRequest);
         let long = "x".repeat(300);
         assert_eq!(reason(&[&long, "Hammer", "1"]), RejectReason::InvalidSku);
+    }
+
+    #[test]
+    fn a_description_as_long_as_a_paragraph_is_shortened_and_kept_whole() {
+        let l = layout(&["SKU", "Name", "Price"]);
+        let paragraph = "Managed switch with 24 ports, ".repeat(40);
+        let item = l.to_item(&row(&["S-24", &paragraph, "1"])).unwrap();
+        assert!(item.name.as_str().chars().count() <= NAME_MAX_CHARS);
+        let shown = item
+            .name
+            .as_str()
+            .strip_suffix('…')
+            .expect("an ellipsis says the name was cut");
+        assert!(paragraph.starts_with(shown), "{shown}");
+        assert!(paragraph[shown.len()..].starts_with(' '), "cut between words: {shown}");
+        assert_eq!(item.characteristics["full_name"], paragraph.trim());
+        let described = layout(&["SKU", "Name", "Description", "Price"]);
+        let item = described.to_item(&row(&["S-26", "", &paragraph, "1"])).unwrap();
+        assert!(item.name.as_str().starts_with("Managed switch"));
+        assert_eq!(item.characteristics["name_source"], "description");
+        assert_eq!(
+            item.characteristics["Description"],
+            paragraph.trim(),
+            "kept whole under its header"
+        );
+        let novel = "x".repeat(LONG_NAME_MAX_CHARS + 1);
+        assert_eq!(
+            l.to_item(&row(&["S-25", &novel, "1"])).unwrap_err().reason,
+            RejectReason::InvalidName,
+            "a cell longer than any description is no name"
+        );
     }
 
     #[test]

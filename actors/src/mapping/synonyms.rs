@@ -62,6 +62,8 @@ pub fn synonyms(field: Field) -> &'static [&'static str] {
             "назва",
             "назва товару",
             "опис",
+            "model",
+            "модель",
         ],
         Field::Price => &[
             "price",
@@ -75,6 +77,8 @@ pub fn synonyms(field: Field) -> &'static [&'static str] {
             "rrp",
             "msrp",
             "dealer price",
+            "srp",
+            "ddp",
             "цена",
             "цена за ед",
             "цена за единицу",
@@ -142,7 +146,7 @@ const RUNNING_NUMBER: &[&str] = &["№", "#", "no", "n", "nn", "п п", "№ п 
 
 /// Words that mark a price column as wholesale, retail, or with/without VAT.
 const WHOLESALE: &[&str] = &["опт", "оптов", "wholesale", "dealer", "дилер", "закуп", "гурт", "b2b"];
-const RETAIL: &[&str] = &["розн", "retail", "rrp", "msrp", "ррц", "роздр", "b2c"];
+const RETAIL: &[&str] = &["розн", "retail", "rrp", "msrp", "srp", "ррц", "роздр", "b2c"];
 
 /// Lowercases, folds `ё`, turns punctuation into spaces and collapses spaces.
 pub fn normalise(header: &str) -> String {
@@ -179,7 +183,23 @@ pub fn is_running_number_header(normalised: &str) -> bool {
 const KEY_ENDINGS: &[&str] = &["id", "code", "no", "nr", "number", "sku", "номер", "код", "артикул"];
 
 /// Words of a description column: a characteristic when the list also has a name column.
-const DESCRIPTION_WORDS: &[&str] = &["description", "desc", "descr", "описание", "опис"];
+const DESCRIPTION_WORDS: &[&str] = &["description", "desc", "descr", "описание", "опис", "model", "модель"];
+
+/// First letters of words that make a header neither a price nor a name, whatever else it
+/// says: a link, a picture, an order minimum (`Ссылка на товар`, `Минимальный заказ опт`).
+const NEITHER_PRICE_NOR_NAME: &[&str] = &[
+    "ссылк",
+    "link",
+    "url",
+    "image",
+    "изображ",
+    "фото",
+    "photo",
+    "заказ",
+    "order",
+    "минимальн",
+    "minimum",
+];
 
 /// Whether a (normalised) header names a key: it ends in `id`, `code`, `no`, `number`, `номер`,
 /// `код`… Such a column is an SKU candidate and never a name, a price or anything else.
@@ -219,6 +239,13 @@ pub fn score(header: &str, field: Field) -> f64 {
         } else {
             0.0
         };
+    }
+    if matches!(field, Field::Price | Field::Name)
+        && header
+            .split(' ')
+            .any(|w| NEITHER_PRICE_NOR_NAME.iter().any(|stem| w.starts_with(stem)))
+    {
+        return 0.0;
     }
     if field == Field::Name && is_description_header(header) {
         return synonym_score(header, field).min(DESCRIPTION_AS_NAME);
@@ -311,156 +338,6 @@ pub fn vat_included(header: &str) -> Option<bool> {
     }
 }
 
-/// Currency signs and codes a price header may consist of (`€`, `руб.`, `USD`).
-const CURRENCY_WORDS: &[&str] = &[
-    "€",
-    "$",
-    "£",
-    "₽",
-    "₴",
-    "₸",
-    "¥",
-    "руб",
-    "рублей",
-    "р",
-    "грн",
-    "тенге",
-    "usd",
-    "us",
-    "eur",
-    "euro",
-    "rub",
-    "uah",
-    "byn",
-    "kzt",
-    "gbp",
-    "pln",
-    "zł",
-    "cny",
-];
-/// Tax words, and the words that say whether the tax is in (`с НДС`, `excl. VAT`).
-const TAX_WORDS: &[&str] = &["ндс", "пдв", "vat", "tax", "gst"];
-const TAX_LINKS: &[&str] = &[
-    "с",
-    "з",
-    "без",
-    "вкл",
-    "включая",
-    "в",
-    "т",
-    "ч",
-    "incl",
-    "inc",
-    "including",
-    "excl",
-    "exc",
-    "excluding",
-    "with",
-    "without",
-    "w",
-    "o",
-    "ex",
-    "plus",
-    "net",
-    "gross",
-];
-
-/// Whether a raw header is only a currency and/or a tax note (`€ без ПДВ`, `$ excl. VAT`,
-/// `руб. с НДС`, `USD`): such a column holds prices. A bare `НДС` (the tax amount) is not.
-pub fn is_currency_or_tax_note(raw: &str) -> bool {
-    let lowered = raw.to_lowercase();
-    let (mut currency, mut tax, mut link, mut any) = (false, false, false, false);
-    let mut word = String::new();
-    let mut check = |w: &str| -> bool {
-        if w.is_empty() {
-            return true;
-        }
-        any = true;
-        if CURRENCY_WORDS.contains(&w) {
-            currency = true;
-        } else if TAX_WORDS.contains(&w) {
-            tax = true;
-        } else if TAX_LINKS.contains(&w) {
-            link = true;
-        } else {
-            return false;
-        }
-        true
-    };
-    for c in lowered.chars() {
-        if c.is_alphanumeric() {
-            word.push(c);
-            continue;
-        }
-        if !check(&word) {
-            return false;
-        }
-        word.clear();
-        if matches!(c, '€' | '$' | '£' | '₽' | '₴' | '₸' | '¥') && !check(c.encode_utf8(&mut [0; 4])) {
-            return false;
-        }
-    }
-    if !check(&word) {
-        return false;
-    }
-    any && (currency || (tax && link))
-}
-
-/// First words of a subtotal column (`Total`, `Сумма`): a row with a name, no price and
-/// numbers only there (and in quantities) is a group row, not an item.
-const SUBTOTALS: &[&str] = &[
-    "total",
-    "subtotal",
-    "sum",
-    "amount",
-    "итого",
-    "всего",
-    "сумма",
-    "сума",
-    "разом",
-    "усього",
-    "всього",
-];
-
-/// Whether a (normalised) header names a subtotal column.
-pub fn is_subtotal_header(normalised: &str) -> bool {
-    normalised
-        .split(' ')
-        .next()
-        .is_some_and(|first| SUBTOTALS.contains(&first))
-}
-
-/// Words that open a totals or footer row.
-const FOOTERS: &[&str] = &[
-    "итого",
-    "всего",
-    "total",
-    "subtotal",
-    "grand total",
-    "разом",
-    "усього",
-    "всього",
-];
-
-/// Whether a (normalised) cell opens a totals or footer row.
-pub fn is_footer_text(normalised: &str) -> bool {
-    FOOTERS.iter().any(|f| {
-        normalised
-            .strip_prefix(f)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
-    })
-}
-
-/// [`is_footer_text`] on raw cell text, without allocating for the common item row.
-pub fn is_footer_cell(text: &str) -> bool {
-    let text = text.trim_start();
-    let starts_like_a_footer = text
-        .chars()
-        .next()
-        .is_some_and(|c| matches!(c.to_lowercase().next(), Some('и' | 'в' | 't' | 's' | 'g' | 'р' | 'у')));
-    starts_like_a_footer && is_footer_text(&normalise(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,24 +395,6 @@ mod tests {
     }
 
     #[test]
-    fn currency_and_tax_notes_are_price_headers() {
-        for header in [
-            "€ без ПДВ",
-            "$ excl. VAT",
-            "руб. с НДС",
-            "USD",
-            "₽",
-            "в т.ч. НДС",
-            "Без НДС",
-        ] {
-            assert!(is_currency_or_tax_note(header), "{header}");
-        }
-        for header in ["НДС", "VAT", "Сумма без НДС", "Net", "Цвет", "", "Код, ₽"] {
-            assert!(!is_currency_or_tax_note(header), "{header}");
-        }
-    }
-
-    #[test]
     fn price_kinds() {
         assert_eq!(PriceKind::of("оптовая цена"), PriceKind::Wholesale);
         assert_eq!(PriceKind::of("цена розница"), PriceKind::Retail);
@@ -545,13 +404,8 @@ mod tests {
     }
 
     #[test]
-    fn running_numbers_and_footers() {
+    fn running_numbers() {
         assert!(is_running_number_header("№"));
         assert!(is_running_number_header("п п"));
-        assert!(is_footer_text("итого"));
-        assert!(is_footer_text("total 15 items"));
-        assert!(!is_footer_text("totally tubular"));
-        assert!(is_footer_cell("ИТОГО:"));
-        assert!(!is_footer_cell("SP-0001"));
     }
 }

@@ -174,12 +174,12 @@ async fn parse(job: TaskJob, state: &ParserArgs) {
                 read_blocked_ms = blocked.as_millis() as u64,
                 "source read"
             );
-            let summary = ParseSummary {
+            let summary = Box::new(ParseSummary {
                 rows_seen: summary.rows_seen,
                 mapping: header_mapping(&summary.layouts),
                 notes: summary.notes,
                 report: summary.report,
-            };
+            });
             let finish = ValidatorMsg::Finish {
                 task,
                 summary,

@@ -21,7 +21,7 @@ pub enum ValidatorMsg {
     /// Follows the task's last chunk through the same mailbox, so it arrives after them.
     Finish {
         task: TaskId,
-        summary: ParseSummary,
+        summary: Box<ParseSummary>,
         writer: ActorRef<WriterMsg>,
         done: Completion,
     },

@@ -39,7 +39,7 @@ pub enum WriterMsg {
     },
     Commit {
         task: TaskId,
-        summary: ParseSummary,
+        summary: Box<ParseSummary>,
         done: Completion,
     },
     /// The task cannot succeed: its staged rows are dropped now and its commit fails with
@@ -214,7 +214,7 @@ async fn stage(
 }
 
 #[tracing::instrument(name = "commit", skip_all, fields(task_id = %task))]
-async fn commit(state: &mut WriterState, task: TaskId, summary: ParseSummary, done: Completion) {
+async fn commit(state: &mut WriterState, task: TaskId, summary: Box<ParseSummary>, done: Completion) {
     let Some(session) = state.sessions.remove(&task) else {
         return done.fail(TaskFailure::transient(
             "the task's staged rows were lost (the database writer restarted)",
@@ -232,7 +232,7 @@ async fn commit(state: &mut WriterState, task: TaskId, summary: ParseSummary, do
         (None, None) => done.fail(TaskFailure::transient("the task's staging was closed")),
         (None, Some(staging)) => {
             let committing = Instant::now();
-            let committed = staging.commit(summary).await;
+            let committed = staging.commit(*summary).await;
             metrics::histogram!("intake_db_batch_seconds", "step" => "merge")
                 .record(committing.elapsed().as_secs_f64());
             match committed {
