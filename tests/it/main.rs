@@ -14,6 +14,7 @@ mod memory;
 mod message;
 mod operations;
 mod order;
+mod promises;
 mod redelivery;
 mod reference;
 mod retries;

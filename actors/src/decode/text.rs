@@ -129,6 +129,33 @@ mod tests {
     }
 
     #[test]
+    fn legacy_code_pages_are_detected_and_read_back_as_written() {
+        let russian = "Артикул;Наименование товара;Цена оптовая, руб.\n\
+            A-1;Молоток слесарный 500 г;350,00\nA-2;Отвертка крестовая PH2;120,50\n\
+            A-3;Клещи переставные;480,00\nA-4;Набор шестигранников;215,00\n";
+        let french = "Référence;Désignation;Prix unitaire €\n\
+            CR-1;Crème brûlée à la vanille;12,50\nCR-2;Pâté de campagne façon grand-mère;8,90\n\
+            CR-3;Bûche de Noël au café;24,00\n";
+        for (encoding, text) in [
+            (encoding_rs::KOI8_R, russian),
+            (encoding_rs::IBM866, russian),
+            (encoding_rs::WINDOWS_1251, russian),
+            (encoding_rs::WINDOWS_1252, french),
+        ] {
+            let (bytes, _, unmappable) = encoding.encode(text);
+            assert!(!unmappable, "{}", encoding.name());
+            let detected = detect_encoding(&bytes);
+            assert_eq!(
+                read_all(&bytes, detected),
+                text,
+                "{} read as {}",
+                encoding.name(),
+                detected.name()
+            );
+        }
+    }
+
+    #[test]
     fn utf8_bom_is_removed() {
         let bytes = b"\xEF\xBB\xBFsku,name\n";
         assert_eq!(detect_encoding(bytes), UTF_8);

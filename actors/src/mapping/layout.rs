@@ -175,9 +175,11 @@ impl Layout {
         if self.derive_sku {
             return true;
         }
-        self.column_of(Field::Sku)
-            .and_then(|i| cells.get(i))
-            .is_none_or(|c| super::record::strip_text_marker(&c.as_text()).trim().is_empty())
+        match self.column_of(Field::Sku).and_then(|i| cells.get(i)) {
+            None | Some(Cell::Empty) => true,
+            Some(Cell::Text(t)) => super::record::strip_text_marker(t).trim().is_empty(),
+            Some(_) => false,
+        }
     }
 
     /// Subtotal columns, see [`Layout::subtotals`].
