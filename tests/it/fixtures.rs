@@ -14,8 +14,8 @@ use crate::helpers::TestEnv;
 use crate::workbook::{SheetSpec, X, write};
 
 enum Expect {
-    /// Completes with this many rows stored and rejected.
-    Stored(u64, u64),
+    /// Completes with this many rows stored, and these rows rejected for these reasons.
+    Stored(u64, &'static [(u32, &'static str)]),
     /// Fails permanently with a message containing this.
     Fails(&'static str),
 }
@@ -270,6 +270,39 @@ fn write_all(dir: &Path) {
             },
         ],
     );
+    // Alone, the second sheet would key on "Code" (its "Article" repeats); it keeps the
+    // first sheet's key column.
+    let sheet = |name, codes: [f64; 3], articles: [&'static str; 3]| SheetSpec {
+        name,
+        rows: std::iter::once(vec![
+            X::Text("Code"),
+            X::Text("Article"),
+            X::Text("Name"),
+            X::Text("Price"),
+        ])
+        .chain((0..3).map(|i| {
+            vec![
+                X::Num(codes[i]),
+                X::Text(articles[i]),
+                X::Text(["Kettle", "Toaster", "Lamp"][i]),
+                X::Num(10.0 + i as f64),
+            ]
+        }))
+        .collect(),
+        merged: vec![],
+    };
+    write(
+        &dir.join("same_header_sheets.xlsx"),
+        &[
+            sheet("EUR", [1.0, 1.0, 2.0], ["K-1", "K-2", "K-3"]),
+            sheet("USD", [1.0, 2.0, 3.0], ["K-1", "K-2", "K-2"]),
+        ],
+    );
+    csv(
+        dir,
+        "weight_bands.csv",
+        "ID;Описание материала;12-39кг;40-199кг;от 200кг\n64;Лак акриловый;235;220;210\n65;Тонер;1260;1250;1240\n",
+    );
 }
 
 fn fixtures() -> Vec<Fixture> {
@@ -285,35 +318,38 @@ fn fixtures() -> Vec<Fixture> {
                 (Price, "Цена, руб."),
                 (Availability, "Остаток"),
             ]],
-            expect: Expect::Stored(3, 2),
+            expect: Expect::Stored(3, &[(8, "missing_price"), (9, "price_on_request")]),
         },
         Fixture {
             file: "categories_bom.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "SKU"), (Name, "Product name"), (Price, "Unit price")]],
-            expect: Expect::Stored(4, 0),
+            expect: Expect::Stored(4, &[]),
         },
         Fixture {
             file: "currencies.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "sku"), (Name, "name"), (Price, "price")]],
-            expect: Expect::Stored(5, 3),
+            expect: Expect::Stored(
+                5,
+                &[(6, "negative_price"), (7, "invalid_price"), (9, "price_out_of_range")],
+            ),
         },
         Fixture {
             file: "no_sku.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Name, "Наименование"), (Price, "Цена")]],
-            expect: Expect::Stored(3, 1),
+            expect: Expect::Stored(3, &[(2, "duplicate_sku")]),
         },
         Fixture {
             file: "headerless.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "column A"), (Name, "column B"), (Price, "column C")]],
-            expect: Expect::Stored(4, 0),
+            expect: Expect::Stored(4, &[]),
         },
         Fixture {
             file: "empty.csv",
@@ -327,14 +363,14 @@ fn fixtures() -> Vec<Fixture> {
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
-            expect: Expect::Stored(0, 0),
+            expect: Expect::Stored(0, &[]),
         },
         Fixture {
             file: "duplicate_headers.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "ukrainian.tsv",
@@ -346,14 +382,14 @@ fn fixtures() -> Vec<Fixture> {
                 (Price, "Ціна"),
                 (Unit, "Од. вим."),
             ]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "multiline.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "Code"), (Name, "Description"), (Price, "Price")]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "no_price.csv",
@@ -367,7 +403,7 @@ fn fixtures() -> Vec<Fixture> {
             parser: "xlsx",
             sheet: None,
             mapping: vec![vec![(Sku, "Код"), (Name, "Товар"), (Price, "Цена Опт")]],
-            expect: Expect::Stored(2, 1),
+            expect: Expect::Stored(2, &[(6, "price_on_request")]),
         },
         Fixture {
             file: "two_sheets.xlsx",
@@ -377,21 +413,21 @@ fn fixtures() -> Vec<Fixture> {
                 vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")],
                 vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")],
             ],
-            expect: Expect::Stored(3, 0),
+            expect: Expect::Stored(3, &[]),
         },
         Fixture {
             file: "two_sheets.xlsx",
             parser: "xlsx",
             sheet: Some("Крепёж"),
             mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
-            expect: Expect::Stored(1, 0),
+            expect: Expect::Stored(1, &[]),
         },
         Fixture {
             file: "secondary_price.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "two_line_header.csv",
@@ -403,35 +439,35 @@ fn fixtures() -> Vec<Fixture> {
                 (Price, "Dealer price"),
                 (Availability, "Free stock"),
             ]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "unlabelled_key.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, ""), (Name, "Name"), (Price, "Price")]],
-            expect: Expect::Stored(3, 0),
+            expect: Expect::Stored(3, &[]),
         },
         Fixture {
             file: "unlabelled_name.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "Code"), (Name, ""), (Price, "Price")]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "currency_header.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "€ без ПДВ")]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "headerless_two_prices.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Name, "column A"), (Price, "column B")]],
-            expect: Expect::Stored(4, 0),
+            expect: Expect::Stored(4, &[]),
         },
         Fixture {
             file: "group_subtotals.csv",
@@ -443,28 +479,28 @@ fn fixtures() -> Vec<Fixture> {
                 (Price, "Price"),
                 (Availability, "Qty"),
             ]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "item_id.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "item_id"), (Name, "title"), (Price, "price")]],
-            expect: Expect::Stored(5, 0),
+            expect: Expect::Stored(5, &[]),
         },
         Fixture {
             file: "description.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "SKU"), (Name, "Product name"), (Price, "Price")]],
-            expect: Expect::Stored(1, 0),
+            expect: Expect::Stored(1, &[]),
         },
         Fixture {
             file: "equal_headers.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
-            expect: Expect::Stored(3, 0),
+            expect: Expect::Stored(3, &[]),
         },
         Fixture {
             file: "side_by_side.csv",
@@ -474,28 +510,47 @@ fn fixtures() -> Vec<Fixture> {
                 vec![(Sku, "Code"), (Name, "Name"), (Price, "Price")],
                 vec![(Sku, "Catalogue no"), (Name, "Name"), (Price, "Price")],
             ],
-            expect: Expect::Stored(5, 0),
+            expect: Expect::Stored(5, &[]),
+        },
+        Fixture {
+            file: "same_header_sheets.xlsx",
+            parser: "xlsx",
+            sheet: None,
+            mapping: vec![
+                vec![(Sku, "Article"), (Name, "Name"), (Price, "Price")],
+                vec![(Sku, "Article"), (Name, "Name"), (Price, "Price")],
+            ],
+            // Keyed on Article in both sheets: EUR, the first, gives K-1..K-3; every USD row
+            // repeats one of them (row 4 too: Article K-2, not Code 3).
+            expect: Expect::Stored(3, &[(2, "duplicate_sku"), (3, "duplicate_sku"), (4, "duplicate_sku")]),
+        },
+        Fixture {
+            file: "weight_bands.csv",
+            parser: "csv",
+            sheet: None,
+            mapping: vec![vec![(Sku, "ID"), (Name, "Описание материала"), (Price, "12-39кг")]],
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "blank_keys.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "SKU"), (Name, "Name"), (Price, "Price")]],
-            expect: Expect::Stored(3, 0),
+            expect: Expect::Stored(3, &[]),
         },
         Fixture {
             file: "variants.csv",
             parser: "csv",
             sheet: None,
             mapping: vec![vec![(Sku, "handle"), (Name, "title"), (Price, "price")]],
-            expect: Expect::Stored(4, 0),
+            expect: Expect::Stored(4, &[]),
         },
         Fixture {
             file: "with_terms.xlsx",
             parser: "xlsx",
             sheet: None,
             mapping: vec![vec![(Sku, "Артикул"), (Name, "Наименование"), (Price, "Цена")]],
-            expect: Expect::Stored(2, 0),
+            expect: Expect::Stored(2, &[]),
         },
         Fixture {
             file: "with_terms.xlsx",
@@ -554,11 +609,17 @@ async fn every_fixture_maps_and_counts_as_expected() {
         match (env.ingest(message.clone()).await, &fixture.expect) {
             (Outcome::Done(result), Expect::Stored(stored, rejected)) => {
                 assert_eq!(result.status, TaskStatus::Completed, "{label}");
-                assert_eq!(
-                    (result.counts.rows_stored, result.counts.rows_rejected),
-                    (*stored, *rejected),
-                    "{label}: stored and rejected"
-                );
+                assert_eq!(result.counts.rows_stored, *stored, "{label}: stored");
+                let logged: Vec<(i32, String)> = sqlx::query_as(
+                    "SELECT row_number, error_type FROM parsing_logs WHERE task_id = $1 ORDER BY row_number, error_type",
+                )
+                .bind(result.task_id.as_uuid())
+                .fetch_all(&env.db.pool)
+                .await
+                .unwrap();
+                let logged: Vec<(u32, &str)> = logged.iter().map(|(r, e)| (*r as u32, e.as_str())).collect();
+                assert_eq!(logged, *rejected, "{label}: which rows were rejected, and why");
+                assert_eq!(result.counts.rows_rejected, rejected.len() as u64, "{label}: rejected");
                 let decisions = result.decisions.as_ref().expect("the result says what was decided");
                 assert_eq!(
                     decisions.tables.len(),

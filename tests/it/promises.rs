@@ -57,7 +57,10 @@ async fn columns_are_mapped_by_header_text_letter_and_index() {
     let env = TestEnv::new().await;
     // Nothing here is a header detection would map: every field comes from the task.
     let path = env.csv("plain.csv", "c1,c2,c3,c4\nZ-1,Widget,7,9.50\nZ-2,Gadget,8,12\n");
-    for (n, (sku, name, price)) in [("c1", "B", "4"), ("A", "c2", "D"), ("1", "2", "c4")].into_iter().enumerate() {
+    for (n, (sku, name, price)) in [("c1", "B", "4"), ("A", "c2", "D"), ("1", "2", "c4")]
+        .into_iter()
+        .enumerate()
+    {
         let supplier = format!("Mapped {n}");
         let mut message = env.message(&supplier, "csv", &path);
         let mapping = &mut message.source_config.column_mapping;
@@ -67,7 +70,11 @@ async fn columns_are_mapped_by_header_text_letter_and_index() {
         assert_eq!(stored(&env, message).await, 2, "{supplier}");
         let (name, price, characteristics) = item(&env, &supplier, "Z-1").await;
         assert_eq!((name.as_str(), price.as_str()), ("Widget", "9.50"), "{supplier}");
-        assert_eq!(characteristics["c3"], json!(7), "{supplier}: the unmapped column is kept");
+        assert_eq!(
+            characteristics["c3"],
+            json!(7),
+            "{supplier}: the unmapped column is kept"
+        );
     }
 }
 
@@ -107,9 +114,15 @@ async fn booleans_are_typed_in_characteristics() {
     );
     stored(&env, env.message("Flags", "csv", &path)).await;
     let (_, _, c) = item(&env, "Flags", "B-1").await;
-    assert_eq!((&c["Hit"], &c["Новинка"], &c["Code"]), (&json!(true), &json!(true), &json!("007")));
+    assert_eq!(
+        (&c["Hit"], &c["Новинка"], &c["Code"]),
+        (&json!(true), &json!(true), &json!("007"))
+    );
     let (_, _, c) = item(&env, "Flags", "B-2").await;
-    assert_eq!((&c["Hit"], &c["Новинка"], &c["Code"]), (&json!(false), &json!(false), &json!(12)));
+    assert_eq!(
+        (&c["Hit"], &c["Новинка"], &c["Code"]),
+        (&json!(false), &json!(false), &json!(12))
+    );
 }
 
 #[tokio::test]
