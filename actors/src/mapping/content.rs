@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::header::LOST_TO_A_BETTER_COLUMN;
 use super::layout::{
     ColumnDecision, Layout, MappingOptions, Role, Unrecognised, chosen_by_operator, column_letter, operator_columns,
 };
@@ -303,6 +304,7 @@ pub(super) fn check_against_content(layout: &mut Layout, sample: &[&RawRow]) {
         };
         if let Some((role, why)) = demote {
             demote_field(layout, Field::Sku, role, why);
+            promote_runner_up(layout, Field::Sku, sample);
         }
     }
     if let Some(price) = layout.column_of(Field::Price)
@@ -323,6 +325,35 @@ pub(super) fn check_against_content(layout: &mut Layout, sample: &[&RawRow]) {
                 layout.fields.insert(Field::Price, i);
             }
         }
+    }
+}
+
+/// After a field's column was demoted, the labelled column that lost that field to it takes
+/// its place when its content holds up (`id` was a row counter: `code` is the key).
+fn promote_runner_up(layout: &mut Layout, field: Field, sample: &[&RawRow]) {
+    let lost_to_another = format!("resembles {field} (");
+    let best = (0..layout.columns.len())
+        .filter(|&i| {
+            let c = &layout.columns[i];
+            matches!(c.role, Role::Ignored | Role::Characteristic(_))
+                && c.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(&lost_to_another) && n.ends_with(LOST_TO_A_BETTER_COLUMN))
+        })
+        .filter(|&i| {
+            let stats = ColumnStats::of(sample, i);
+            !stats.running && (stats.code_share >= 0.5 || stats.mean_len <= 24.0)
+        })
+        .max_by(|&a, &b| {
+            layout.columns[a]
+                .confidence
+                .total_cmp(&layout.columns[b].confidence)
+                .then(b.cmp(&a))
+        });
+    if let Some(i) = best {
+        layout.columns[i].role = Role::Field(field);
+        layout.columns[i].note = Some(format!("takes the place of the demoted {field} column"));
+        layout.fields.insert(field, i);
     }
 }
 

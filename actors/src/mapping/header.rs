@@ -228,6 +228,9 @@ fn second_table_start(headers: &[String], data: &[&RawRow], options: &MappingOpt
     })
 }
 
+/// The end of the note of a column that lost its field to a better one.
+pub(super) const LOST_TO_A_BETTER_COLUMN: &str = "which a better column holds";
+
 /// How confident we are that a header names a price: its synonyms, or a header that is only a
 /// currency or a tax note.
 pub(super) fn price_score(raw: &str, normalised: &str) -> f64 {
@@ -376,7 +379,7 @@ pub(super) fn assign_columns(
             if s >= 0.5 {
                 decisions[i].confidence = s;
                 decisions[i].note = Some(if s >= options.min_confidence {
-                    format!("resembles {field} ({s:.2}), which a better column holds")
+                    format!("resembles {field} ({s:.2}), {LOST_TO_A_BETTER_COLUMN}")
                 } else {
                     format!(
                         "resembles {field} ({s:.2}) but below the threshold {:.2}",

@@ -37,7 +37,8 @@ pub(super) fn table_report(
             column: column_letter(offset + c.index),
             header: c.header.clone(),
             role: c.role.clone(),
-            confidence: c.confidence,
+            // Two decimals say all a confidence says, and survive a JSON round trip.
+            confidence: (c.confidence * 100.0).round() / 100.0,
             source: column_source(c),
             note: c.note.clone().filter(|n| n != OVERRIDE && n != REMEMBERED),
         })

@@ -222,8 +222,8 @@ pub const DESCRIPTION_AS_NAME: f64 = 0.8;
 
 /// How confident we are that `header` (normalised) names `field`, from 0 to 1.
 ///
-/// 1.0 for a synonym exactly; 0.9 when the header starts with a synonym and adds words
-/// (`цена руб`, `price usd`); 0.85 when a synonym appears as whole words inside it
+/// 1.0 for a synonym exactly; 0.85 to 0.95 when the header starts with a synonym and adds
+/// words (`цена руб` 0.9, `price usd` 0.91), more as the synonym covers more of the header; 0.85 when a synonym appears as whole words inside it
 /// (`розничная цена с ндс`); otherwise the normalised Levenshtein similarity to the closest
 /// synonym, which forgives typos (`наименоване`) but not different words (`цвет` vs `цена`).
 ///
@@ -259,8 +259,13 @@ fn synonym_score(header: &str, field: Field) -> f64 {
         let s = if header == *synonym {
             1.0
         } else if header.strip_prefix(synonym).is_some_and(|rest| rest.starts_with(' ')) {
-            // One-letter or two-letter synonyms only count whole.
-            if synonym.chars().count() <= 2 { 0.0 } else { 0.9 }
+            // One-letter or two-letter synonyms only count whole. The more of the header the
+            // synonym covers, the surer: `unit price usd` is a price before it is a unit.
+            if synonym.chars().count() <= 2 {
+                0.0
+            } else {
+                0.85 + 0.1 * synonym.len() as f64 / header.len() as f64
+            }
         } else if synonym.chars().count() > 2 && contains_words(header, synonym) {
             0.85
         } else {
@@ -353,7 +358,8 @@ mod tests {
     #[test]
     fn exact_prefix_and_typo_scores() {
         assert_eq!(score("артикул", Field::Sku), 1.0);
-        assert_eq!(score("цена руб", Field::Price), 0.9);
+        assert!((score("цена руб", Field::Price) - 0.9).abs() < 0.01);
+        assert!(score("unit price usd", Field::Price) > score("unit price usd", Field::Unit));
         assert!(score("розничная цена с ндс", Field::Price) >= 0.85);
         assert!(score("наименоване", Field::Name) > 0.9);
         assert!(score("цвет", Field::Price) < 0.75);
