@@ -4,6 +4,8 @@
 mod cli;
 mod corpus;
 mod crash;
+mod download;
+mod fixture_files;
 mod fixtures;
 mod google;
 mod guard;

@@ -5,11 +5,14 @@ mod content;
 mod groups;
 mod header;
 pub mod layout;
+mod operator;
 pub mod price;
 pub mod reader;
 #[cfg(test)]
 mod reader_tests;
 pub mod record;
+#[cfg(test)]
+mod record_tests;
 #[cfg(test)]
 mod remembered_tests;
 pub mod report;

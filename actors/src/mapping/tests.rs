@@ -437,12 +437,18 @@ fn variants_take_the_parent_name_and_keys_of_their_own() {
         &MappingOptions::default(),
     );
     let keys: Vec<&str> = items.iter().map(|i| i.sku.as_str()).collect();
-    assert_eq!(keys, ["mug", "mug~2", "mug~3", "cup"]);
+    assert_eq!(keys, ["mug", "mug~2", "mug~3", "cup", "plate"]);
     assert_eq!(item(&items, "mug~2").name.as_str(), "Mug");
     assert_eq!(item(&items, "mug~3").price.to_string(), "5.00");
     assert_eq!(item(&items, "mug~2").characteristics["variant_of"], "mug");
     assert!(!item(&items, "mug").characteristics.contains_key("variant_of"));
-    assert_eq!(rejections.len(), 1, "a nameless row under another key has no name");
+    assert!(rejections.is_empty());
+    let plate = item(&items, "plate");
+    assert_eq!(
+        (plate.name.as_str(), &plate.characteristics["name_source"]),
+        ("plate", &serde_json::json!("key")),
+        "a priced nameless row under another key is named by its key"
+    );
 }
 
 #[test]
