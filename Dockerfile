@@ -3,15 +3,23 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
+# The commit `intake --version` names (the build context has no .git): --build-arg INTAKE_COMMIT=…
+ARG INTAKE_COMMIT=unknown
+ENV INTAKE_COMMIT=${INTAKE_COMMIT}
 COPY . .
-RUN cargo build --release --locked --bin intake
+# The registry and target/ are cache mounts, so a change to the sources rebuilds intake and not
+# its dependencies. The shipped binary has no debug sections.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin intake \
+    && strip --strip-debug target/release/intake -o /intake
 
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin intake
-COPY --from=build /src/target/release/intake /usr/local/bin/intake
+COPY --from=build /intake /usr/local/bin/intake
 COPY config/default.toml /etc/intake/intake.toml
 # Price lists are dropped here; queued tasks may read nothing else.
 RUN mkdir -p /data && chown intake /data

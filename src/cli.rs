@@ -2,6 +2,7 @@
 
 mod admin;
 mod queue;
+mod story;
 mod supplier;
 
 use std::path::PathBuf;
@@ -24,10 +25,13 @@ use intake::store;
 /// Exit code of a command whose task failed (as opposed to the command itself).
 const TASK_FAILED: u8 = 3;
 
+/// The version and the commit the binary was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("INTAKE_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "intake",
-    version,
+    version = VERSION,
     about = "Supplier price lists from a Redis queue into a PostgreSQL catalogue"
 )]
 pub struct Cli {
@@ -63,11 +67,28 @@ pub enum Command {
         #[command(subcommand)]
         action: supplier::SupplierAction,
     },
+    /// A task's story, or the recent tasks.
+    Task {
+        #[command(subcommand)]
+        action: story::TaskAction,
+    },
+    /// The rows a task rejected, with why (text, CSV or JSON).
+    Rejects(story::RejectsArgs),
+    /// The price changes of a supplier's lists: old → new, in percent.
+    Prices(story::PricesArgs),
     /// Inspect the queue.
     Queue {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Print the effective settings (defaults, file, environment) as JSON, the connection
+    /// URLs with their passwords masked.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Print a completion script for a shell: `intake completions bash > /etc/bash_completion.d/intake`.
+    Completions { shell: clap_complete::Shell },
     /// Exit 0 if the worker of this machine answers on its health listener, 1 otherwise.
     Health {
         /// Also require PostgreSQL and Redis to answer (readiness rather than liveness).
@@ -94,13 +115,22 @@ pub struct RolesArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// The effective settings.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum MigrateAction {
     /// Apply every pending migration.
     Up,
-    /// Revert the latest migration (or all of them).
+    /// Revert the latest migration (or all of them: asks first on a terminal, scripts pass --yes).
     Down {
         #[arg(long)]
         all: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
     /// List migrations and whether each is applied.
     Status,
@@ -128,10 +158,14 @@ pub enum DlqAction {
         #[arg(long)]
         force: bool,
     },
-    /// Delete dead letters (all, or those older than a duration such as 7d).
+    /// Delete dead letters (all, or those older than a duration such as 7d). Asks first on a
+    /// terminal; scripts pass --yes.
     Purge {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         older_than: Option<Duration>,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -235,6 +269,26 @@ pub struct PreviewArgs {
     pub json: bool,
 }
 
+/// Asks on the terminal before an action that destroys data; `--yes` answers for scripts. Without
+/// a terminal to ask on and without `--yes`, nothing is done.
+fn confirm(what: &str, yes: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} cannot be undone: pass --yes to confirm (there is no terminal to ask on)");
+    }
+    eprint!("{what} cannot be undone. Type yes to go on: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        bail!("not confirmed: nothing was done")
+    }
+}
+
 /// `1500ms`, `30s`, `5m`, `2h`, `7d`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -306,6 +360,10 @@ impl SourceArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
+    for key in &settings.unknown_keys {
+        let variable = format!("INTAKE__{}", key.to_uppercase().replace('.', "__"));
+        eprintln!("warning: no setting is called {key:?} ({variable} or a config file key): it is ignored");
+    }
     let telemetry = intake::telemetry::init(&settings.log, &settings.telemetry)?;
     let secrets = Secrets::from_env();
     let result = match cli.command {
@@ -318,7 +376,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq { action } => queue::dlq(&settings, &secrets, action).await,
         Command::Queue { action } => queue::queue(&settings, &secrets, action).await,
         Command::Supplier { action } => supplier::run(&settings, &secrets, action).await,
+        Command::Task { action } => story::task(&settings, &secrets, action).await,
+        Command::Rejects(args) => story::rejects(&settings, &secrets, args).await,
+        Command::Prices(args) => story::prices(&settings, &secrets, args).await,
         Command::Health { ready } => admin::health(&settings, ready).await,
+        Command::Config {
+            action: ConfigAction::Show,
+        } => admin::config_show(&settings, &secrets),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "intake", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     // Flushing spans blocks on the exporter's own thread; keep it off the runtime.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;

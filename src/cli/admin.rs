@@ -30,7 +30,13 @@ pub(super) async fn migrate(settings: &Settings, secrets: &Secrets, action: Migr
             MIGRATOR.run(&pool).await.context("applying migrations")?;
             println!("migrations applied");
         }
-        MigrateAction::Down { all } => {
+        MigrateAction::Down { all, yes } => {
+            if all {
+                super::confirm(
+                    "reverting every migration (dropping the catalogue and its history)",
+                    yes,
+                )?;
+            }
             let applied = applied_versions(&pool).await?;
             let target = if all {
                 0
@@ -136,5 +142,28 @@ pub(super) async fn roles(secrets: &Secrets, args: RolesArgs) -> anyhow::Result<
         "roles {} (owns the schema) and {} (rows only) are ready",
         args.migrator, args.worker
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `intake config show`: the settings as the worker would run with them.
+pub fn config_show(settings: &Settings, secrets: &Secrets) -> anyhow::Result<ExitCode> {
+    let mut shown = serde_json::to_value(settings)?;
+    let url = |u: &Option<intake::settings::SecretUrl>| {
+        u.as_ref()
+            .map_or(serde_json::Value::Null, |u| serde_json::Value::String(u.redacted()))
+    };
+    if let Some(object) = shown.as_object_mut() {
+        object.insert(
+            "secrets".into(),
+            serde_json::json!({
+                "DATABASE_URL": url(&secrets.database_url),
+                "REDIS_URL": url(&secrets.redis_url),
+            }),
+        );
+        if !settings.unknown_keys.is_empty() {
+            object.insert("unknown_keys".into(), serde_json::json!(settings.unknown_keys));
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(ExitCode::SUCCESS)
 }

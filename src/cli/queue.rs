@@ -22,18 +22,23 @@ pub(super) async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqActio
                 println!("no dead letters");
             } else {
                 println!(
-                    "{:<38} {:<20} {:<9} {:>8}  reason",
-                    "id", "dead-lettered (UTC)", "class", "attempts"
+                    "{:<36}  {:>7}  {:<20} {:<9} {:>8}  reason / source",
+                    "id", "age", "supplier", "class", "attempts"
                 );
+                let now = Utc::now();
                 for l in letters {
                     println!(
-                        "{:<38} {:<20} {:<9} {:>8}  {}",
+                        "{:<36}  {:>7}  {:<20} {:<9} {:>8}  {}",
                         l.id,
-                        l.dead_lettered_at.format("%Y-%m-%d %H:%M:%S"),
+                        age(now - l.dead_lettered_at),
+                        l.supplier.as_deref().unwrap_or("?"),
                         l.class,
                         l.attempts,
                         l.reason
                     );
+                    if let Some(source) = &l.source {
+                        println!("{:<36}  {:>7}  {:<20} {:<9} {:>8}  {source}", "", "", "", "", "");
+                    }
                 }
             }
         }
@@ -72,7 +77,12 @@ pub(super) async fn dlq(settings: &Settings, secrets: &Secrets, action: DlqActio
                 return Ok(ExitCode::FAILURE);
             }
         }
-        DlqAction::Purge { older_than } => {
+        DlqAction::Purge { older_than, yes } => {
+            let what = match older_than {
+                Some(d) => format!("purging the dead letters older than {}", humantime(d)),
+                None => "purging every dead letter".to_owned(),
+            };
+            super::confirm(&what, yes)?;
             let cutoff = older_than.map(|d| Utc::now() - chrono::Duration::from_std(d).unwrap_or_default());
             let removed = queue.dlq_purge(cutoff).await?;
             println!("purged {removed} dead letters");
@@ -104,15 +114,18 @@ pub(super) async fn queue(settings: &Settings, secrets: &Secrets, action: QueueA
                     None => println!("redis persistence  unknown (CONFIG GET is not allowed)"),
                 }
                 if !stats.pending_entries.is_empty() {
+                    let ids: Vec<_> = stats.pending_entries.iter().map(|p| p.id.clone()).collect();
+                    let named = queue.pending_tasks(&ids).await?;
                     println!();
                     println!(
-                        "{:<24} {:<40} {:>10} {:>10}",
-                        "pending entry", "consumer", "idle (s)", "deliveries"
+                        "{:<36}  {:<20} {:<32} {:>9} {:>10}",
+                        "task in progress", "supplier", "worker", "idle (s)", "deliveries"
                     );
-                    for p in &stats.pending_entries {
+                    for (p, task) in stats.pending_entries.iter().zip(&named) {
                         println!(
-                            "{:<24} {:<40} {:>10.1} {:>10}",
-                            p.id,
+                            "{:<36}  {:<20} {:<32} {:>9.1} {:>10}",
+                            task.task_id.as_deref().unwrap_or(p.id.0.as_str()),
+                            task.supplier.as_deref().unwrap_or("?"),
                             p.consumer,
                             p.idle_ms as f64 / 1000.0,
                             p.deliveries
@@ -123,4 +136,26 @@ pub(super) async fn queue(settings: &Settings, secrets: &Secrets, action: QueueA
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `7d`, `12h`, `30m`, `45s`: a duration as it was probably typed.
+fn humantime(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// How long ago, to the largest unit: `45s`, `12m`, `3h`, `9d`.
+fn age(elapsed: chrono::Duration) -> String {
+    let s = elapsed.num_seconds().max(0);
+    match s {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3600 => format!("{}h", s / 3600),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }

@@ -16,6 +16,9 @@ pub struct DeadLetterSummary {
     pub class: String,
     pub attempts: usize,
     pub reason: String,
+    /// The supplier and the source the message names (masked), when it could be read.
+    pub supplier: Option<String>,
+    pub source: Option<String>,
 }
 
 /// What a replay did.
@@ -37,7 +40,14 @@ impl RedisQueue {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(letter) = self.dlq_show(&id).await? {
+                let message: serde_json::Value = serde_json::from_str(&letter.payload).unwrap_or_default();
+                let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+                let config = &message["source_config"];
                 out.push(DeadLetterSummary {
+                    supplier: text(&message["supplier_name"]),
+                    source: text(&config["path"])
+                        .or_else(|| text(&config["url"]))
+                        .or_else(|| text(&config["spreadsheet"])),
                     id: letter.id,
                     dead_lettered_at: letter.dead_lettered_at,
                     class: letter.class.to_string(),

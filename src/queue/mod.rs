@@ -20,6 +20,7 @@ mod task_queue;
 
 pub use dead_letters::{DeadLetterSummary, Replay};
 pub use keys::Keys;
+pub use task_queue::PendingTask;
 
 use std::time::Duration;
 

@@ -17,6 +17,40 @@ use crate::redact;
 /// `[id, [field, value, …]]` entries of a stream reply; a deleted entry has no fields (`None`).
 /// An entry without a `task` field gets an empty payload, and invalid UTF-8 is replaced, so
 /// that every entry a producer wrote reaches the consumer and is settled — never skipped.
+/// A pending delivery as an operator knows it: the task and its supplier.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PendingTask {
+    pub task_id: Option<String>,
+    pub supplier: Option<String>,
+}
+
+impl RedisQueue {
+    /// The task and supplier of each pending delivery (for `queue stats`; the workers' own
+    /// figures do not need them).
+    pub async fn pending_tasks(&self, ids: &[DeliveryId]) -> Result<Vec<PendingTask>, PortError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let entries: Value = self
+                .client
+                .xrange(self.keys.tasks(), id.0.as_str(), id.0.as_str(), Some(1))
+                .await
+                .map_err(|e| redis_error("stats", &e))?;
+            let message: serde_json::Value = stream_entries(entries)
+                .into_iter()
+                .next()
+                .and_then(|(_, payload)| payload)
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default();
+            let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+            out.push(PendingTask {
+                task_id: text(&message["task_id"]),
+                supplier: text(&message["supplier_name"]),
+            });
+        }
+        Ok(out)
+    }
+}
+
 fn stream_entries(entries: Value) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     for entry in entries.into_array() {

@@ -6,6 +6,7 @@ mod memory;
 mod merge;
 pub mod roles;
 mod staging;
+mod story;
 mod tasks;
 
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use crate::settings::{DatabaseSettings, SecretUrl};
 
 pub use memory::{SupplierMapping, forget as forget_mapping, show as show_mapping};
 pub use staging::PgStaging;
+pub use story::{PriceChange, Reject, TaskFilter, last_completed_task, price_changes, rejects_of_task, tasks};
 pub use tasks::{TaskRecord, find as find_task};
 
 /// The migrations, compiled in.

@@ -39,7 +39,7 @@ pub struct TaskRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const RECORD_COLUMNS: &str = "task_id, supplier_id, supplier_name, parser_type, source, \
+pub(super) const RECORD_COLUMNS: &str = "task_id, supplier_id, supplier_name, parser_type, source, \
      source_fingerprint, status::text AS status, attempt, rows_seen, rows_stored, rows_rejected, \
      items_created, items_updated, items_unchanged, price_changes, items_disappeared, items_returned, \
      notes, error, errors, decisions, \

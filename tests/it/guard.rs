@@ -142,6 +142,17 @@ async fn the_secrets_of_a_source_url_appear_nowhere_but_where_a_replay_needs_the
         .output()
         .unwrap();
     let listed = env.command().args(["dlq", "list", "--json"]).output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        summary[0]["supplier"],
+        message.supplier_name.as_str(),
+        "the list names the supplier"
+    );
+    let source = summary[0]["source"].as_str().unwrap_or_default();
+    assert!(
+        source.contains("/missing.csv") && source.contains("token=***"),
+        "and the masked source: {source}"
+    );
     let letter = env.queue.dlq_show(&message.task_id.to_string()).await.unwrap().unwrap();
     let everything = format!(
         "{}\n{record}\n{logs}\n{}\n{}\n{}\n{:?}",

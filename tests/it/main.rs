@@ -23,4 +23,5 @@ mod retries;
 mod roles;
 mod schema;
 mod servers;
+mod story;
 mod workbook;

@@ -282,6 +282,10 @@ async fn queue_stats_show_waiting_scheduled_and_dead_tasks() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("scheduled retries  1"), "{text}");
 
-    let purge = env.command().args(["dlq", "purge"]).output().unwrap();
+    let unconfirmed = env.command().args(["dlq", "purge"]).output().unwrap();
+    assert_eq!(unconfirmed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("pass --yes"));
+    assert_eq!(env.queue.dlq_list(10).await.unwrap().len(), 1, "nothing purged unasked");
+    let purge = env.command().args(["dlq", "purge", "--yes"]).output().unwrap();
     assert!(String::from_utf8_lossy(&purge.stdout).contains("purged 1"));
 }

@@ -195,6 +195,25 @@ fn joined_header(rows: &[RawRow], at: usize, width: usize, merged: &[MergedRange
 /// when the columns right of it label a price and a key or name again while the left ones
 /// label a price or a name (`…, Price, , Catalogue no, Name, Price`).
 fn second_table_start(headers: &[String], data: &[&RawRow], options: &MappingOptions) -> Option<usize> {
+    gap_table_start(headers, data, options).or_else(|| repeated_header_start(headers))
+}
+
+/// Where the header starts again without a gap (`Code, Name, Price, Code, Name, Price`): the
+/// first column from which at least two labels repeat the labels of the first columns.
+fn repeated_header_start(headers: &[String]) -> Option<usize> {
+    let labels: Vec<String> = headers.iter().map(|h| normalise(h)).collect();
+    let first = labels.iter().position(|l| !l.is_empty())?;
+    (first + 2..labels.len()).find(|&g| {
+        let same = labels[g..]
+            .iter()
+            .zip(&labels[first..g])
+            .take_while(|(a, b)| !a.is_empty() && a == b)
+            .count();
+        same >= 2
+    })
+}
+
+fn gap_table_start(headers: &[String], data: &[&RawRow], options: &MappingOptions) -> Option<usize> {
     let interior_gap = headers
         .iter()
         .enumerate()

@@ -358,6 +358,24 @@ fn equally_good_headers_are_told_apart_by_their_content() {
 }
 
 #[test]
+fn a_header_repeated_without_a_gap_starts_a_second_table() {
+    let lines: &[&[&str]] = &[
+        &["Code", "Name", "Price", "Code", "Name", "Price"],
+        &["A-1", "Kettle", "25", "Z-9", "Lamp", "7"],
+        &["A-2", "Toaster", "40", "Z-8", "Bulb", "1"],
+    ];
+    let (summary, items, rejections) = read(lines, &MappingOptions::default());
+    assert!(rejections.is_empty());
+    let keys: Vec<(&str, &str)> = items.iter().map(|i| (i.sku.as_str(), i.name.as_str())).collect();
+    assert_eq!(
+        keys,
+        [("A-1", "Kettle"), ("A-2", "Toaster"), ("Z-9", "Lamp"), ("Z-8", "Bulb")]
+    );
+    let ranges: Vec<String> = summary.unwrap().report.tables.iter().map(|t| t.range.clone()).collect();
+    assert_eq!(ranges, ["A1:C3", "D1:F3"]);
+}
+
+#[test]
 fn a_second_table_to_the_right_is_read_on_its_own() {
     let lines: &[&[&str]] = &[
         &["Code", "Name", "Price", "", "Catalogue no", "Name", "Price"],

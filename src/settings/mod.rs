@@ -8,14 +8,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
+
+mod keys;
 use intake_actors::mapping::{MappingOptions, PriceKind};
 use intake_actors::pipeline::{ConsumerSettings, FlowSettings, PipelineConfig, RestartBudget};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The defaults, compiled in so the binary runs from any directory.
-const DEFAULTS: &str = include_str!("../config/default.toml");
+const DEFAULTS: &str = include_str!("../../config/default.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     pub worker: WorkerSettings,
     pub queue: QueueSettings,
@@ -30,15 +32,19 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub telemetry: TelemetrySettings,
+    /// Keys a file or the environment set that no setting reads (`INTAKE__PIPELINE__WRITER`):
+    /// said out loud rather than ignored.
+    #[serde(skip)]
+    pub unknown_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WorkerSettings {
     pub tasks_in_flight: usize,
     pub shutdown_grace_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct QueueSettings {
     pub key_prefix: String,
     pub consumer_group: String,
@@ -52,7 +58,7 @@ pub struct QueueSettings {
     pub stats_every_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RetrySettings {
     #[serde(deserialize_with = "one_or_many")]
     pub delays_ms: Vec<u64>,
@@ -92,7 +98,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Er
     Ok(out)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PipelineSettings {
     pub validators: usize,
     pub writers: usize,
@@ -102,26 +108,26 @@ pub struct PipelineSettings {
     pub parsers: BTreeMap<String, usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SupervisorSettings {
     pub max_restarts: usize,
     pub restart_window_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseSettings {
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
     pub max_rows_per_second: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RedisSettings {
     pub connect_timeout_ms: u64,
     pub command_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MappingSettings {
     pub min_confidence: f64,
     pub price_preference: Vec<String>,
@@ -130,7 +136,7 @@ pub struct MappingSettings {
     pub sample_rows: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SourcesSettings {
     pub allowed_dirs: Vec<PathBuf>,
     pub allowed_hosts: Vec<String>,
@@ -139,24 +145,24 @@ pub struct SourcesSettings {
     pub http_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct GoogleSheetsSettings {
     pub api_base_url: String,
     pub credentials_file: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct HttpSettings {
     pub bind: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSettings {
     pub level: String,
     pub format: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     pub service_name: String,
@@ -202,7 +208,10 @@ impl Settings {
             .with_list_parse_key("sources.allowed_hosts")
             .with_list_parse_key("sources.allowed_networks")
             .source(env);
-        let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        let built = builder.add_source(environment).build()?;
+        let unknown_keys = keys::unknown(DEFAULTS, &built)?;
+        let mut settings: Settings = built.try_deserialize()?;
+        settings.unknown_keys = unknown_keys;
         settings.validate()?;
         Ok(settings)
     }
@@ -410,6 +419,23 @@ mod tests {
         assert_eq!(s.retry.delays_ms, [1000, 5000, 25000]);
         assert_eq!(s.http.bind, "127.0.0.1:9464");
         assert_eq!(s.google_sheets.api_base_url, "https://sheets.googleapis.com");
+    }
+
+    #[test]
+    fn keys_no_setting_reads_are_named() {
+        let env = [
+            ("INTAKE__PIPELINE__WRITER", "4"),
+            ("INTAKE__QUEUE__KEY_PREFX", "x"),
+            ("INTAKE__PIPELINE__PARSERS__CSV", "2"),
+            ("INTAKE__PIPELINE__WRITERS", "3"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(s.unknown_keys, ["pipeline.writer", "queue.key_prefx"]);
+        let defaults = Settings::load_with_env(None, Some(Default::default())).unwrap();
+        assert!(defaults.unknown_keys.is_empty());
     }
 
     #[test]
