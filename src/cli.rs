@@ -2,6 +2,7 @@
 
 mod admin;
 mod queue;
+mod source;
 mod story;
 mod supplier;
 
@@ -10,12 +11,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use intake_actors::domain::{
-    ColumnRef, Field, Origin, ParserType, SourceConfig, SupplierName, TaskId, TaskMessage, TaskMeta, TaskResult,
-};
+use intake_actors::domain::{Origin, TaskMeta, TaskResult};
 use intake_actors::pipeline::Outcome;
+use source::SourceArgs;
 
 use intake::queue::RedisQueue;
 use intake::settings::{Secrets, Settings};
@@ -178,52 +177,6 @@ pub enum QueueAction {
     },
 }
 
-/// Where the price list is and how to read it.
-#[derive(Debug, Args)]
-pub struct SourceArgs {
-    /// csv, xlsx or google_sheets.
-    #[arg(long)]
-    pub parser: String,
-    /// A file path, an http(s) URL, or a Google Sheets URL or id.
-    #[arg(long, value_name = "PATH|URL")]
-    pub source: String,
-    /// Read only this sheet (tab), by name or 1-based index.
-    #[arg(long)]
-    pub sheet: Option<String>,
-    /// Map a field to a column (header text, letter or 1-based index), e.g. --map price=D.
-    #[arg(long = "map", value_name = "FIELD=COLUMN")]
-    pub map: Vec<String>,
-    /// The 1-based row holding the header, when detection should not guess.
-    #[arg(long)]
-    pub header_row: Option<u32>,
-    /// The text encoding of a csv file (detected when absent).
-    #[arg(long)]
-    pub encoding: Option<String>,
-    /// The csv delimiter (detected when absent).
-    #[arg(long)]
-    pub delimiter: Option<char>,
-    /// Ingest even if the source equals the supplier's last successful one, or is older than
-    /// the list already applied.
-    #[arg(long)]
-    pub force: bool,
-    /// The source is a part of the supplier's offer: items it does not list stay offered.
-    #[arg(long)]
-    pub partial: bool,
-    /// When the supplier issued this list (2026-11-22 or an RFC 3339 time): lists of a
-    /// supplier take effect in this order. Default: when the task is enqueued.
-    #[arg(long, value_name = "DATE", value_parser = intake_actors::domain::parse_list_date)]
-    pub list_date: Option<chrono::DateTime<Utc>>,
-}
-
-/// `path` made absolute against the working directory (without resolving links: the worker
-/// resolves them under its own rules).
-fn absolute(path: &str) -> String {
-    match std::path::absolute(path) {
-        Ok(absolute) => absolute.display().to_string(),
-        Err(_) => path.to_owned(),
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
     /// The supplier; created on first use.
@@ -308,56 +261,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
-impl SourceArgs {
-    fn source_config(&self) -> anyhow::Result<SourceConfig> {
-        let mut config = SourceConfig {
-            sheet: self.sheet.clone(),
-            header_row: self.header_row,
-            encoding: self.encoding.clone(),
-            delimiter: self.delimiter,
-            partial: self.partial,
-            ..Default::default()
-        };
-        let is_url = self.source.starts_with("http://") || self.source.starts_with("https://");
-        if self.parser == "google_sheets" {
-            config.spreadsheet = Some(self.source.clone());
-        } else if is_url {
-            config.url = Some(self.source.clone());
-        } else {
-            // The worker may run elsewhere, in another directory: a relative path is made
-            // absolute here, against the directory the command was run in.
-            config.path = Some(absolute(&self.source));
-        }
-        for mapping in &self.map {
-            let (field, column) = mapping
-                .split_once('=')
-                .with_context(|| format!("--map {mapping:?}: expected FIELD=COLUMN, e.g. price=D"))?;
-            let field: Field = field.parse().map_err(anyhow::Error::msg)?;
-            let column = ColumnRef::new(column).map_err(anyhow::Error::msg)?;
-            config.column_mapping.insert(field, column);
-        }
-        config.validate().map_err(anyhow::Error::msg)?;
-        Ok(config)
-    }
-
-    fn message(&self, supplier: &str, max_retries: u32) -> anyhow::Result<TaskMessage> {
-        Ok(TaskMessage {
-            task_id: TaskId::new(),
-            parser_type: ParserType::new(&self.parser).map_err(anyhow::Error::from)?,
-            supplier_name: SupplierName::new(supplier).map_err(|e| anyhow::anyhow!("--supplier {e}"))?,
-            source_config: self.source_config()?,
-            retry_count: 0,
-            max_retries,
-            enqueued_at: Utc::now(),
-            list_date: self.list_date,
-            expires_at: None,
-            force: self.force,
-            traceparent: None,
-            errors: Vec::new(),
-        })
-    }
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
     for key in &settings.unknown_keys {
@@ -396,12 +299,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn connect_db(settings: &Settings, secrets: &Secrets) -> anyhow::Result<sqlx::PgPool> {
     let url = secrets.database()?;
-    let pool = store::pool(url, &settings.database)?;
-    // Fail now with one clear line rather than at the first query.
-    pool.acquire()
-        .await
-        .with_context(|| format!("cannot connect to PostgreSQL at {}", url.redacted()))?;
-    Ok(pool)
+    // Fail now with one clear line rather than at the first query: one connection first, so a
+    // refused server says so at once instead of as a pool that timed out.
+    let timeout = Duration::from_millis(settings.database.acquire_timeout_ms);
+    store::check_connection(url, timeout).await.map_err(|e| match e {
+        sqlx::Error::PoolTimedOut => anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {}: no answer within {} ms",
+            url.redacted(),
+            timeout.as_millis()
+        ),
+        sqlx::Error::Database(db) => {
+            anyhow::anyhow!("cannot connect to PostgreSQL at {}: {}", url.redacted(), db.message())
+        }
+        e => anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", url.redacted()),
+    })?;
+    Ok(store::pool(url, &settings.database)?)
 }
 
 async fn connect_queue(settings: &Settings, secrets: &Secrets) -> anyhow::Result<RedisQueue> {
@@ -474,6 +386,13 @@ async fn enqueue(
     if args.wait {
         // stdout carries the result alone, so `--wait | jq` works; the id goes beside it.
         eprintln!("task {} enqueued; waiting for its result", message.task_id);
+        if queue.live_workers().await.unwrap_or(1) == 0 {
+            eprintln!(
+                "no worker is running: the task waits in the queue until one starts (`intake worker`); \
+                 follow it later with `intake task show {}`",
+                message.task_id
+            );
+        }
     } else {
         println!("{}", message.task_id);
     }
@@ -483,9 +402,9 @@ async fn enqueue(
     match queue.wait_result(message.task_id, args.timeout).await? {
         Some(result) => Ok(print_result(&result)),
         None => bail!(
-            "no result for task {} within {}s; it may still be queued or running",
-            message.task_id,
-            args.timeout.as_secs()
+            "no result for task {id} within {}s; it may still be queued or running: follow it with `intake task show {id}`",
+            args.timeout.as_secs(),
+            id = message.task_id,
         ),
     }
 }

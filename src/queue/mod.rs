@@ -56,9 +56,22 @@ impl Persistence {
     }
 }
 
+/// fred's error text, with an I/O error's debug form (`Os { code: 111, kind: ConnectionRefused,
+/// message: "Connection refused" }`) turned into its message.
+fn readable(e: &fred::error::Error) -> String {
+    let details = e.details();
+    match details.split_once("message: \"") {
+        Some((_, rest)) if details.contains("Os {") => {
+            let message = rest.split('"').next().unwrap_or(rest);
+            format!("{message} ({:?})", e.kind()).replace("(IO)", "(I/O)")
+        }
+        _ => e.to_string(),
+    }
+}
+
 fn redis_error(context: &str, e: &fred::error::Error) -> PortError {
     use fred::error::ErrorKind;
-    let message = format!("redis {context}: {e}");
+    let message = format!("redis {context}: {}", readable(e));
     match e.kind() {
         ErrorKind::IO
         | ErrorKind::Timeout

@@ -25,6 +25,43 @@ pub struct PendingTask {
 }
 
 impl RedisQueue {
+    /// How many workers of the consumer group have a live heartbeat.
+    pub async fn live_workers(&self) -> Result<usize, PortError> {
+        let consumers: Value = match self.client.xinfo_consumers(self.keys.tasks(), &self.group).await {
+            Ok(v) => v,
+            Err(e) if e.details().contains("NOGROUP") || e.details().contains("no such key") => return Ok(0),
+            Err(e) => return Err(redis_error("workers", &e)),
+        };
+        let mut alive = 0;
+        for consumer in consumers.into_array() {
+            // RESP2 gives [name, n, pending, n, …]; RESP3 a map.
+            let name = match consumer {
+                Value::Map(map) => map
+                    .inner()
+                    .into_iter()
+                    .find(|(k, _)| k.as_str() == Some("name"))
+                    .and_then(|(_, v)| v.as_string()),
+                other => {
+                    let fields = other.into_array();
+                    fields
+                        .iter()
+                        .position(|f| f.as_str().as_deref() == Some("name"))
+                        .and_then(|i| fields.get(i + 1))
+                        .and_then(Value::as_string)
+                }
+            };
+            if let Some(name) = name {
+                let exists: u64 = self
+                    .client
+                    .exists(self.keys.worker(&name))
+                    .await
+                    .map_err(|e| redis_error("workers", &e))?;
+                alive += usize::from(exists > 0);
+            }
+        }
+        Ok(alive)
+    }
+
     /// The task and supplier of each pending delivery (for `queue stats`; the workers' own
     /// figures do not need them).
     pub async fn pending_tasks(&self, ids: &[DeliveryId]) -> Result<Vec<PendingTask>, PortError> {

@@ -65,6 +65,18 @@ pub async fn schema_state(pool: &PgPool) -> Result<SchemaState, sqlx::Error> {
 
 /// Parses the URL (an error names no password) and builds a pool that connects on first use,
 /// so a worker started before its database waits for it instead of exiting.
+/// Opens one connection and closes it, within `timeout`: a refused or misaddressed server is
+/// reported at once with its own error, not as a pool that timed out.
+pub async fn check_connection(url: &SecretUrl, timeout: Duration) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let options = PgConnectOptions::from_str(url.expose())
+        .map_err(|e| sqlx::Error::Configuration(format!("DATABASE_URL {}: {e}", url.redacted()).into()))?;
+    match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&options)).await {
+        Ok(connection) => connection?.close().await,
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+    }
+}
+
 pub fn pool(url: &SecretUrl, settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url.expose())
         .map_err(|e| sqlx::Error::Configuration(format!("DATABASE_URL {}: {e}", url.redacted()).into()))?;

@@ -119,7 +119,24 @@ async fn user_errors_print_one_line_and_exit_nonzero() {
     let err = stderr_of(&unreachable);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(
+        err.contains("Connection refused"),
+        "the server's own answer, not a pool timeout: {err}"
+    );
     assert!(!err.contains("hunter2"), "the password must not be printed: {err}");
+
+    let no_redis = env
+        .command()
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .args(["dlq", "list"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&no_redis);
+    assert_eq!((no_redis.status.code(), err.lines().count()), (Some(1), 1), "{err}");
+    assert!(
+        err.contains("Connection refused") && !err.contains("Os {"),
+        "one readable line, no debug text: {err}"
+    );
 
     let unknown_field = env
         .command()

@@ -140,3 +140,33 @@ async fn version_names_the_commit_and_completions_are_printed() {
         );
     }
 }
+
+#[tokio::test]
+async fn without_a_worker_wait_says_how_to_follow_the_task_and_the_parser_is_told_by_the_file() {
+    let env = TestEnv::new().await;
+    let list = env.csv("list.csv", "SKU,Name,Price\nK-1,Kettle,100\n");
+    let (code, out, err) = run(
+        &env,
+        &[
+            "enqueue",
+            "--supplier",
+            "Acme",
+            "--source",
+            list.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "1s",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.is_empty(), "no result on stdout: {out}");
+    assert!(err.contains("no worker is running"), "{err}");
+    assert!(err.contains("intake task show"), "{err}");
+    let queued = intake_actors::ports::TaskQueue::stats(&env.queue).await.unwrap();
+    assert_eq!(queued.waiting, 1, "the task waits, parsed as csv without --parser");
+
+    let (code, out, err) = run(&env, &["preview", "--source", list.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let preview: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(preview["rows_valid"], 1);
+}
