@@ -87,7 +87,10 @@ pub enum Command {
         action: ConfigAction,
     },
     /// Print a completion script for a shell: `intake completions bash > /etc/bash_completion.d/intake`.
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Exit 0 if the worker of this machine answers on its health listener, 1 otherwise.
     Health {
         /// Also require PostgreSQL and Redis to answer (readiness rather than liveness).
@@ -101,8 +104,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RolesArgs {
+    /// The name of the role that owns the schema.
     #[arg(long, default_value = "intake_migrator")]
     pub migrator: String,
+    /// The name of the role the workers log in as.
     #[arg(long, default_value = "intake_worker")]
     pub worker: String,
     /// The environment variable holding the migrator's password (the role can log in only with one).
@@ -125,6 +130,7 @@ pub enum MigrateAction {
     Up,
     /// Revert the latest migration (or all of them: asks first on a terminal, scripts pass --yes).
     Down {
+        /// Revert every migration.
         #[arg(long)]
         all: bool,
         /// Do not ask.
@@ -139,18 +145,25 @@ pub enum MigrateAction {
 pub enum DlqAction {
     /// List dead letters, oldest first.
     List {
+        /// Show at most this many.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one dead letter with its message and error history.
-    Show { id: String },
+    Show {
+        /// The dead letter's id (its task id).
+        id: String,
+    },
     /// Put dead letters back on the queue with a fresh retry budget. A replayed list keeps its
     /// place among its supplier's lists: older than the one applied since, it is superseded.
     Replay {
+        /// The dead letter to replay (its task id).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
+        /// Replay every dead letter.
         #[arg(long)]
         all: bool,
         /// Apply the list even if a newer one of its supplier was applied since.
@@ -160,6 +173,7 @@ pub enum DlqAction {
     /// Delete dead letters (all, or those older than a duration such as 7d). Asks first on a
     /// terminal; scripts pass --yes.
     Purge {
+        /// Only those dead-lettered longer ago than this (e.g. 7d).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         older_than: Option<Duration>,
         /// Do not ask.
@@ -172,6 +186,7 @@ pub enum DlqAction {
 pub enum QueueAction {
     /// Waiting, in-progress, scheduled and dead tasks.
     Stats {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -469,6 +484,29 @@ async fn preview(settings: &Settings, args: PreviewArgs) -> anyhow::Result<ExitC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_command_and_flag_says_what_it_is_for() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "intake", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
 
     #[test]
     fn durations() {

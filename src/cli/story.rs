@@ -15,7 +15,9 @@ pub enum TaskAction {
     /// One task's story: source, status, attempts, timings, counts, errors and how its source
     /// was read.
     Show {
+        /// The task's id.
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -28,8 +30,10 @@ pub enum TaskAction {
         /// retry_scheduled or dead_lettered.
         #[arg(long, value_parser = parse_status)]
         status: Option<TaskStatus>,
+        /// Show at most this many.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -51,24 +55,29 @@ pub struct RejectsOf {
 pub struct RejectsArgs {
     #[command(flatten)]
     pub of: RejectsOf,
+    /// Show at most this many.
     #[arg(long, default_value_t = 1000)]
     pub limit: u32,
     /// Print CSV (row, error type, message, the row's cells as JSON), like a reject file.
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct PricesArgs {
+    /// The supplier's name.
     #[arg(long)]
     pub supplier: String,
     /// Changes since this date or time (2026-11-22, an RFC 3339 time); default: the last 30 days.
     #[arg(long, value_name = "DATE", value_parser = intake_actors::domain::parse_list_date)]
     pub since: Option<DateTime<Utc>>,
+    /// Show at most this many.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }

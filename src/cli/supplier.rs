@@ -19,12 +19,17 @@ pub enum SupplierAction {
 pub enum MappingAction {
     /// Print the remembered mapping: field → header text.
     Show {
+        /// The supplier's name.
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Forget the remembered mapping: the supplier's next lists are detected again.
-    Forget { name: String },
+    Forget {
+        /// The supplier's name.
+        name: String,
+    },
 }
 
 pub async fn run(settings: &Settings, secrets: &Secrets, action: SupplierAction) -> anyhow::Result<ExitCode> {
