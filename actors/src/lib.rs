@@ -14,6 +14,7 @@
 pub mod decode;
 pub mod domain;
 pub mod mapping;
+pub mod metadata;
 pub mod pipeline;
 pub mod ports;
 pub mod table;

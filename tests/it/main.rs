@@ -2,6 +2,7 @@
 //! Each test has a database, a Redis key prefix and a directory of its own.
 
 mod cli;
+mod copybooks;
 mod corpus;
 mod crash;
 mod download;
