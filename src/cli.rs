@@ -1,6 +1,7 @@
 //! The `intake` command line: what each subcommand takes and does.
 
 mod admin;
+mod metadata;
 mod queue;
 mod source;
 mod story;
@@ -79,6 +80,11 @@ pub enum Command {
     Queue {
         #[command(subcommand)]
         action: QueueAction,
+    },
+    /// Technical artifacts (COBOL copybooks so far) into the metadata records.
+    Metadata {
+        #[command(subcommand)]
+        action: metadata::MetadataAction,
     },
     /// Print the effective settings (defaults, file, environment) as JSON, the connection
     /// URLs with their passwords masked.
@@ -295,6 +301,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queue { action } => queue::queue(&settings, &secrets, action).await,
         Command::Supplier { action } => supplier::run(&settings, &secrets, action).await,
         Command::Task { action } => story::task(&settings, &secrets, action).await,
+        Command::Metadata { action } => metadata::run(&settings, &secrets, action).await,
         Command::Rejects(args) => story::rejects(&settings, &secrets, args).await,
         Command::Prices(args) => story::prices(&settings, &secrets, args).await,
         Command::Health { ready } => admin::health(&settings, ready).await,

@@ -4,6 +4,7 @@
 mod copy_text;
 mod memory;
 mod merge;
+pub mod metadata;
 pub mod roles;
 mod staging;
 mod story;

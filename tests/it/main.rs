@@ -15,6 +15,7 @@ mod hostile;
 mod ingest;
 mod memory;
 mod message;
+mod metadata;
 mod operations;
 mod order;
 mod promises;

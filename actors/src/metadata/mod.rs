@@ -4,4 +4,95 @@
 pub mod cobol;
 pub mod record;
 
+use serde::Serialize;
+
 pub use record::{MetadataRecord, Warning};
+
+/// The kinds of artifact the family reads (more to come: k8s, fastapi, irs, mumps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Cobol,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 1] = [Kind::Cobol];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Cobol => "cobol",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name.trim())
+    }
+
+    /// Whether a file of a directory is one of this kind's, by its extension.
+    pub fn reads(&self, file_name: &str) -> bool {
+        let extension = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        match self {
+            Kind::Cobol => matches!(extension.as_deref(), Some("cpy" | "cob" | "cbl" | "copy" | "cobol")),
+        }
+    }
+
+    /// The artifact's text: UTF-8, or for the mainframe kinds any other bytes as Latin-1
+    /// (every byte a character, so nothing is lost).
+    pub fn text(&self, bytes: &[u8]) -> String {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => bytes.iter().map(|&b| b as char).collect(),
+        }
+    }
+}
+
+/// An artifact read: its records and what was noticed.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub records: Vec<MetadataRecord>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Why an artifact was refused whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct Refusal {
+    /// `parse_error`, `binary_file`, `too_large`, …
+    pub class: &'static str,
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+/// Largest artifact read: beyond it a file is refused, not read.
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+
+/// Reads one artifact of `kind`.
+pub fn parse(kind: Kind, bytes: &[u8]) -> Result<Parsed, Refusal> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(Refusal {
+            class: "too_large",
+            line: None,
+            message: format!("{} bytes, more than the {MAX_FILE_BYTES} read", bytes.len()),
+        });
+    }
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return Err(Refusal {
+            class: "binary_file",
+            line: None,
+            message: "the file holds NUL bytes: not text".into(),
+        });
+    }
+    let text = kind.text(bytes);
+    match kind {
+        Kind::Cobol => cobol::parse(&text)
+            .map(|book| Parsed {
+                records: book.records,
+                warnings: book.warnings,
+            })
+            .map_err(|e| Refusal {
+                class: "parse_error",
+                line: Some(e.line),
+                message: e.message,
+            }),
+    }
+}

@@ -1,0 +1,232 @@
+//! `intake metadata`: technical artifacts into the metadata record family — ingest a file or a
+//! directory (or compare it, `--dry-run`), list the runs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use intake::settings::{Secrets, Settings};
+use intake::store::metadata::{self as store, Changes, RunFigures};
+use intake_actors::metadata::{self, Kind};
+use uuid::Uuid;
+
+#[derive(Debug, Subcommand)]
+pub enum MetadataAction {
+    /// Read artifacts of one kind from a file or a directory into the metadata records.
+    Ingest(IngestArgs),
+    /// The latest runs, newest first.
+    Runs {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The kind of artifact: cobol (copybooks).
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Kind,
+    /// A file, or a directory of them.
+    #[arg(long, value_name = "PATH|DIR")]
+    pub source: PathBuf,
+    /// The source's name in semantic paths (default: each file's path relative to --source).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Also read the directory's subdirectories.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Compare with what is stored and say what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the run's figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kind(text: &str) -> Result<Kind, String> {
+    Kind::parse(text).ok_or_else(|| {
+        let known: Vec<&str> = Kind::ALL.iter().map(Kind::as_str).collect();
+        format!("unknown kind {text:?} (known: {})", known.join(", "))
+    })
+}
+
+/// The files of a source: the file itself, or the directory's files of the kind, sorted.
+fn files(source: &Path, kind: Kind, recursive: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(source).with_context(|| format!("reading {}", source.display()))?;
+    if meta.is_file() {
+        return Ok(vec![source.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut dirs = vec![source.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                if recursive {
+                    dirs.push(path);
+                }
+            } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| kind.reads(n)) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    run_id: Option<Uuid>,
+    kind: Kind,
+    dry_run: bool,
+    #[serde(flatten)]
+    figures: RunFigures,
+    rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Rejected {
+    source_name: String,
+    error_class: String,
+    line: Option<u32>,
+    message: String,
+}
+
+pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction) -> anyhow::Result<ExitCode> {
+    let pool = super::connect_db(settings, secrets).await?;
+    match action {
+        MetadataAction::Ingest(args) => ingest(&pool, args).await,
+        MetadataAction::Runs { limit, json } => {
+            let runs = store::runs(&pool, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                for r in &runs {
+                    println!(
+                        "{}  {}  {:<6} {:<22} {:>4} files ({} rejected)  {:>7} records: +{} ~{} ={} -{}  {}",
+                        r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                        r.run_id,
+                        r.kind,
+                        r.status,
+                        r.files_seen,
+                        r.files_rejected,
+                        r.records_seen,
+                        r.records_inserted,
+                        r.records_updated,
+                        r.records_unchanged,
+                        r.records_deleted,
+                        r.source
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let files = files(&args.source, args.kind, args.recursive)?;
+    if files.is_empty() {
+        bail!("no {} files in {}", args.kind.as_str(), args.source.display());
+    }
+    if args.name.is_some() && files.len() > 1 {
+        bail!(
+            "--name names one file's source; {} has {} files",
+            args.source.display(),
+            files.len()
+        );
+    }
+    let run = (!args.dry_run).then(Uuid::now_v7);
+    if let Some(run) = run {
+        store::start_run(pool, run, args.kind, &args.source.display().to_string()).await?;
+    }
+    let root = if args.source.is_dir() {
+        args.source.clone()
+    } else {
+        args.source.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let mut figures = RunFigures::default();
+    let mut rejected = Vec::new();
+    for file in &files {
+        figures.files_seen += 1;
+        let source_name = match &args.name {
+            Some(name) => name.clone(),
+            None => file.strip_prefix(&root).unwrap_or(file).display().to_string(),
+        };
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        figures.bytes += bytes.len() as u64;
+        let parsed = match metadata::parse(args.kind, &bytes) {
+            Ok(parsed) => parsed,
+            Err(refusal) => {
+                figures.files_rejected += 1;
+                if let Some(run) = run {
+                    let text = args.kind.text(&bytes);
+                    let excerpt = refusal
+                        .line
+                        .and_then(|l| text.lines().nth(l.saturating_sub(1) as usize))
+                        .map(|l| l.chars().take(200).collect::<String>());
+                    store::record_refusal(
+                        pool,
+                        run,
+                        &source_name,
+                        refusal.line,
+                        refusal.class,
+                        &refusal.message,
+                        excerpt.as_deref(),
+                    )
+                    .await?;
+                }
+                rejected.push(Rejected {
+                    source_name,
+                    error_class: refusal.class.to_owned(),
+                    line: refusal.line,
+                    message: refusal.message,
+                });
+                continue;
+            }
+        };
+        let text = args.kind.text(&bytes);
+        let records = store::prepare(args.kind, &source_name, &text, &parsed.records);
+        figures.records_seen += records.len() as u64;
+        let changes: Changes = match run {
+            Some(run) => store::apply(pool, run, args.kind, &source_name, &records).await?,
+            None => store::compare(pool, args.kind, &source_name, &records).await?,
+        };
+        figures.changes += changes;
+        figures.files_ingested += 1;
+    }
+    if let Some(run) = run {
+        store::finish_run(pool, run, &figures).await?;
+    }
+    let report = Report {
+        run_id: run,
+        kind: args.kind,
+        dry_run: args.dry_run,
+        figures,
+        rejected,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let c = report.figures.changes;
+        let verb = if args.dry_run { "would be" } else { "were" };
+        println!(
+            "{} files, {} records: {} {verb} inserted, {} updated, {} deleted; {} unchanged",
+            report.figures.files_seen, report.figures.records_seen, c.inserted, c.updated, c.deleted, c.unchanged
+        );
+        for r in &report.rejected {
+            let line = r.line.map(|l| format!(" line {l}")).unwrap_or_default();
+            eprintln!("rejected {}{line}: {} ({})", r.source_name, r.message, r.error_class);
+        }
+    }
+    Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::TASK_FAILED)
+    })
+}

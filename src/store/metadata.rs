@@ -1,0 +1,318 @@
+//! The technical-metadata family in PostgreSQL: runs (`ingestion_log`), records
+//! (`source_metadata`, idempotent to the row by content hash) and refused artifacts
+//! (`source_metadata_errors`).
+
+use intake_actors::metadata::{Kind, MetadataRecord};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A record as stored: its id and hash computed, its source span attached.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredRecord {
+    pub id: String,
+    pub semantic_path: String,
+    pub parent_id: Option<String>,
+    pub record_kind: String,
+    pub name: String,
+    pub data_type: Option<String>,
+    pub attributes: serde_json::Value,
+    pub content: String,
+    pub line_start: i32,
+    pub line_end: i32,
+    pub content_sha256: String,
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `<kind>:<source name>#<path inside the artifact>`.
+pub fn semantic_path(kind: Kind, source_name: &str, path: &str) -> String {
+    format!("{}:{source_name}#{path}", kind.as_str())
+}
+
+/// The records of one artifact as they are stored: ids from their semantic paths, content
+/// from their source lines, a hash of everything a change would show in.
+pub fn prepare(kind: Kind, source_name: &str, text: &str, records: &[MetadataRecord]) -> Vec<StoredRecord> {
+    let lines: Vec<&str> = text.lines().collect();
+    records
+        .iter()
+        .map(|r| {
+            let semantic = semantic_path(kind, source_name, &r.path);
+            let parent = r
+                .parent
+                .as_deref()
+                .map(|p| hex_sha256(semantic_path(kind, source_name, p).as_bytes()));
+            let from = (r.line_start.max(1) as usize - 1).min(lines.len());
+            let to = (r.line_end as usize).clamp(from, lines.len());
+            let content = lines[from..to].join("\n");
+            // Serialised with its keys in order (serde_json maps are sorted), so equal
+            // records hash equal.
+            let normal = serde_json::json!({
+                "record_kind": r.kind,
+                "name": r.name,
+                "data_type": r.data_type,
+                "parent": r.parent,
+                "attributes": r.attributes,
+                "content": content,
+                "lines": [r.line_start, r.line_end],
+            });
+            StoredRecord {
+                id: hex_sha256(semantic.as_bytes()),
+                semantic_path: semantic,
+                parent_id: parent,
+                record_kind: r.kind.to_owned(),
+                name: r.name.clone(),
+                data_type: r.data_type.clone(),
+                attributes: serde_json::Value::Object(r.attributes.clone()),
+                content,
+                line_start: i32::try_from(r.line_start).unwrap_or(i32::MAX),
+                line_end: i32::try_from(r.line_end).unwrap_or(i32::MAX),
+                content_sha256: hex_sha256(normal.to_string().as_bytes()),
+            }
+        })
+        .collect()
+}
+
+/// What applying (or, in a dry run, comparing) one artifact's records did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+}
+
+impl std::ops::AddAssign for Changes {
+    fn add_assign(&mut self, o: Self) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.deleted += o.deleted;
+    }
+}
+
+pub async fn start_run(pool: &PgPool, run: Uuid, kind: Kind, source: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO ingestion_log (run_id, kind, source, status, parser_version) VALUES ($1, $2, $3, 'running', $4)",
+    )
+    .bind(run)
+    .bind(kind.as_str())
+    .bind(source)
+    .bind(env!("CARGO_PKG_VERSION"))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The figures of a run, as `ingestion_log` keeps them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunFigures {
+    pub files_seen: u32,
+    pub files_ingested: u32,
+    pub files_rejected: u32,
+    pub bytes: u64,
+    pub records_seen: u64,
+    pub changes: Changes,
+}
+
+pub async fn finish_run(pool: &PgPool, run: Uuid, figures: &RunFigures) -> Result<(), sqlx::Error> {
+    let status = if figures.files_rejected == 0 {
+        "completed"
+    } else {
+        "completed_with_errors"
+    };
+    sqlx::query(
+        "UPDATE ingestion_log SET status = $2, files_seen = $3, files_ingested = $4, files_rejected = $5,
+             bytes = $6, records_seen = $7, records_inserted = $8, records_updated = $9,
+             records_unchanged = $10, records_deleted = $11, finished_at = now(),
+             duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
+         WHERE run_id = $1",
+    )
+    .bind(run)
+    .bind(status)
+    .bind(figures.files_seen as i32)
+    .bind(figures.files_ingested as i32)
+    .bind(figures.files_rejected as i32)
+    .bind(figures.bytes as i64)
+    .bind(figures.records_seen as i64)
+    .bind(figures.changes.inserted as i64)
+    .bind(figures.changes.updated as i64)
+    .bind(figures.changes.unchanged as i64)
+    .bind(figures.changes.deleted as i64)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_refusal(
+    pool: &PgPool,
+    run: Uuid,
+    source_name: &str,
+    line: Option<u32>,
+    class: &str,
+    message: &str,
+    excerpt: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO source_metadata_errors (run_id, source_name, line, error_class, message, excerpt)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(run)
+    .bind(source_name)
+    .bind(line.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+    .bind(class)
+    .bind(message)
+    .bind(excerpt)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Applies one artifact's records in one statement: new ids inserted, changed hashes updated,
+/// unchanged rows not written at all, and the source's records that vanished tombstoned.
+pub async fn apply(
+    pool: &PgPool,
+    run: Uuid,
+    kind: Kind,
+    source_name: &str,
+    records: &[StoredRecord],
+) -> Result<Changes, sqlx::Error> {
+    let col = |f: fn(&StoredRecord) -> String| records.iter().map(f).collect::<Vec<String>>();
+    let (inserted, updated, deleted): (i64, i64, i64) = sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                                  $9::jsonb[], $10::text[], $11::int[], $12::int[], $13::text[])
+                 AS t(id, semantic_path, parent_id, record_kind, name, data_type, attributes, content,
+                      line_start, line_end, content_sha256)
+         ), written AS (
+             INSERT INTO source_metadata (id, semantic_path, source_kind, source_name, parent_id, record_kind,
+                 name, data_type, attributes, content, line_start, line_end, content_sha256,
+                 first_run_id, last_changed_run_id)
+             SELECT id, semantic_path, $1, $2, parent_id, record_kind, name, data_type, attributes, content,
+                    line_start, line_end, content_sha256, $14, $14
+             FROM input
+             ON CONFLICT (id) DO UPDATE SET
+                 parent_id = EXCLUDED.parent_id, record_kind = EXCLUDED.record_kind, name = EXCLUDED.name,
+                 data_type = EXCLUDED.data_type, attributes = EXCLUDED.attributes, content = EXCLUDED.content,
+                 line_start = EXCLUDED.line_start, line_end = EXCLUDED.line_end,
+                 content_sha256 = EXCLUDED.content_sha256, last_changed_run_id = EXCLUDED.last_changed_run_id,
+                 deleted_at = NULL, updated_at = now()
+             WHERE source_metadata.content_sha256 <> EXCLUDED.content_sha256
+                OR source_metadata.deleted_at IS NOT NULL
+             RETURNING (xmax = 0) AS inserted
+         ), tombstoned AS (
+             UPDATE source_metadata m SET deleted_at = now(), updated_at = now(), last_changed_run_id = $14
+             WHERE m.source_kind = $1 AND m.source_name = $2 AND m.deleted_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM input i WHERE i.id = m.id)
+             RETURNING 1
+         )
+         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+                (SELECT count(*) FROM tombstoned)
+         FROM written",
+    )
+    .bind(kind.as_str())
+    .bind(source_name)
+    .bind(col(|r| r.id.clone()))
+    .bind(col(|r| r.semantic_path.clone()))
+    .bind(
+        records
+            .iter()
+            .map(|r| r.parent_id.clone())
+            .collect::<Vec<Option<String>>>(),
+    )
+    .bind(col(|r| r.record_kind.clone()))
+    .bind(col(|r| r.name.clone()))
+    .bind(
+        records
+            .iter()
+            .map(|r| r.data_type.clone())
+            .collect::<Vec<Option<String>>>(),
+    )
+    .bind(
+        records
+            .iter()
+            .map(|r| r.attributes.clone())
+            .collect::<Vec<serde_json::Value>>(),
+    )
+    .bind(col(|r| r.content.clone()))
+    .bind(records.iter().map(|r| r.line_start).collect::<Vec<i32>>())
+    .bind(records.iter().map(|r| r.line_end).collect::<Vec<i32>>())
+    .bind(col(|r| r.content_sha256.clone()))
+    .bind(run)
+    .fetch_one(pool)
+    .await?;
+    let written = (inserted + updated) as u64;
+    Ok(Changes {
+        inserted: inserted as u64,
+        updated: updated as u64,
+        unchanged: (records.len() as u64).saturating_sub(written),
+        deleted: deleted as u64,
+    })
+}
+
+/// What applying would do, without writing: compared with the stored hashes.
+pub async fn compare(
+    pool: &PgPool,
+    kind: Kind,
+    source_name: &str,
+    records: &[StoredRecord],
+) -> Result<Changes, sqlx::Error> {
+    let stored: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT id, content_sha256, deleted_at IS NOT NULL FROM source_metadata WHERE source_kind = $1 AND source_name = $2",
+    )
+    .bind(kind.as_str())
+    .bind(source_name)
+    .fetch_all(pool)
+    .await?;
+    let stored: std::collections::HashMap<&str, (&str, bool)> = stored
+        .iter()
+        .map(|(id, h, d)| (id.as_str(), (h.as_str(), *d)))
+        .collect();
+    let mut changes = Changes::default();
+    let mut seen = std::collections::HashSet::new();
+    for r in records {
+        seen.insert(r.id.as_str());
+        match stored.get(r.id.as_str()) {
+            None => changes.inserted += 1,
+            Some((hash, deleted)) if *hash != r.content_sha256 || *deleted => changes.updated += 1,
+            Some(_) => changes.unchanged += 1,
+        }
+    }
+    changes.deleted = stored
+        .iter()
+        .filter(|(id, (_, deleted))| !deleted && !seen.contains(*id))
+        .count() as u64;
+    Ok(changes)
+}
+
+/// One run, as `intake metadata runs` lists it.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Run {
+    pub run_id: Uuid,
+    pub kind: String,
+    pub source: String,
+    pub status: String,
+    pub files_seen: i32,
+    pub files_rejected: i32,
+    pub records_seen: i64,
+    pub records_inserted: i64,
+    pub records_updated: i64,
+    pub records_unchanged: i64,
+    pub records_deleted: i64,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub duration_ms: Option<i64>,
+}
+
+pub async fn runs(pool: &PgPool, limit: u32) -> Result<Vec<Run>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT run_id, kind, source, status, files_seen, files_rejected, records_seen, records_inserted,
+                records_updated, records_unchanged, records_deleted, started_at, duration_ms
+         FROM ingestion_log ORDER BY started_at DESC LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+}

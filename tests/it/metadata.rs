@@ -1,0 +1,132 @@
+//! Copybooks into the metadata records through `intake metadata ingest`: a first run inserts,
+//! an unchanged re-run writes no row at all, a changed copybook updates and tombstones, a
+//! broken one is refused alone, a dry run writes nothing.
+
+use serde_json::Value;
+
+use crate::helpers::TestEnv;
+
+const BOOK: &str = "\
+       01  ACCOUNT.
+           05  ACCT-ID          PIC 9(10)     COMP-3.
+           05  HOLDER           PIC X(40).
+           05  STATUS           PIC X.
+               88  OPEN         VALUE 'O'.
+               88  CLOSED       VALUE 'C'.
+           05  BALANCE          PIC S9(11)V99 COMP-3.
+";
+
+fn ingest(env: &TestEnv, dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let out = env
+        .command()
+        .args(["metadata", "ingest", "--kind", "cobol", "--json", "--source"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code(),
+        report,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn xmins(env: &TestEnv) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT id, xmin::text FROM source_metadata ORDER BY id")
+        .fetch_all(&env.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn copybooks_are_ingested_idempotently_to_the_row() {
+    let env = TestEnv::new().await;
+    let dir = env.dir.0.join("copybooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("account.cpy"), BOOK).unwrap();
+
+    let (code, first, err) = ingest(&env, &dir, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(first["records_seen"], 7, "the record, four fields, two conditions");
+    assert_eq!(first["changes"]["inserted"], 7);
+    let path: String = sqlx::query_scalar("SELECT semantic_path FROM source_metadata WHERE name = 'BALANCE'")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(path, "cobol:account.cpy#ACCOUNT/BALANCE");
+    let offset: Value = sqlx::query_scalar("SELECT attributes -> 'offset' FROM source_metadata WHERE name = 'BALANCE'")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(offset, 47, "6 + 40 + 1 bytes before it");
+
+    let before = xmins(&env).await;
+    let (code, again, err) = ingest(&env, &dir, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        again["changes"],
+        serde_json::json!({"inserted": 0, "updated": 0, "unchanged": 7, "deleted": 0})
+    );
+    assert_eq!(xmins(&env).await, before, "an unchanged re-run writes no row");
+
+    // BALANCE grows, STATUS and its conditions go, a field arrives.
+    let changed = BOOK
+        .replace("S9(11)V99", "S9(13)V99")
+        .replace(
+            "           05  STATUS           PIC X.\n",
+            "           05  OPENED-ON        PIC X(10).\n",
+        )
+        .replace("               88  OPEN         VALUE 'O'.\n", "")
+        .replace("               88  CLOSED       VALUE 'C'.\n", "");
+    std::fs::write(dir.join("account.cpy"), &changed).unwrap();
+    let (_, dry, _) = ingest(&env, &dir, &["--dry-run"]);
+    assert_eq!(xmins(&env).await, before, "a dry run writes nothing");
+    let (code, third, err) = ingest(&env, &dir, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(dry["changes"], third["changes"], "the dry run said what the run did");
+    let changes = &third["changes"];
+    assert_eq!(changes["inserted"], 1, "OPENED-ON: {third}");
+    assert_eq!(changes["deleted"], 3, "STATUS and its two conditions: {third}");
+    // BALANCE's picture and offset changed, the record's length and content too.
+    assert_eq!(changes["updated"], 2, "{third}");
+    let gone: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM source_metadata WHERE deleted_at IS NOT NULL AND name IN ('STATUS', 'OPEN', 'CLOSED')",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(gone, 3, "tombstoned, not deleted");
+
+    std::fs::write(
+        dir.join("broken.cpy"),
+        "       01  X.\n           05  Y  PIC X(3) NONSENSE.\n",
+    )
+    .unwrap();
+    let (code, report, err) = ingest(&env, &dir, &[]);
+    assert_eq!(code, Some(3), "a rejected file: {err}");
+    assert_eq!(
+        (report["files_ingested"].clone(), report["files_rejected"].clone()),
+        (Value::from(1), Value::from(1))
+    );
+    let refused: (String, String, i32) =
+        sqlx::query_as("SELECT source_name, error_class, line FROM source_metadata_errors")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(refused, ("broken.cpy".to_owned(), "parse_error".to_owned(), 2));
+    let from_broken: i64 = sqlx::query_scalar("SELECT count(*) FROM source_metadata WHERE source_name = 'broken.cpy'")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(from_broken, 0, "nothing else is stored from a refused file");
+    let runs: Vec<(String,)> = sqlx::query_as("SELECT status FROM ingestion_log ORDER BY started_at")
+        .fetch_all(&env.db.pool)
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = runs.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["completed", "completed", "completed", "completed_with_errors"]
+    );
+}
