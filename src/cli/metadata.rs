@@ -40,12 +40,35 @@ pub struct IngestArgs {
     /// Also read the directory's subdirectories.
     #[arg(long)]
     pub recursive: bool,
+    /// Where COPY members are found (NAME, NAME.cpy, NAME.cob, NAME.cbl); repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub copylib: Vec<PathBuf>,
     /// Compare with what is stored and say what would change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Print the run's figures as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// COPY members from directories: the first file named as the member, with or without a
+/// copybook extension, in the order the directories were given.
+struct CopyDirs(Vec<PathBuf>);
+
+impl metadata::cobol::CopyLibrary for CopyDirs {
+    fn member(&self, name: &str) -> Option<String> {
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return None;
+        }
+        const EXTENSIONS: [&str; 8] = ["", ".cpy", ".cob", ".cbl", ".copy", ".CPY", ".COB", ".CBL"];
+        let path = self
+            .0
+            .iter()
+            .flat_map(|dir| EXTENSIONS.iter().map(move |ext| dir.join(format!("{name}{ext}"))))
+            .find(|p| p.is_file())?;
+        let bytes = std::fs::read(path).ok()?;
+        Some(Kind::Cobol.text(&bytes))
+    }
 }
 
 fn parse_kind(text: &str) -> Result<Kind, String> {
@@ -160,7 +183,8 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
         };
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         figures.bytes += bytes.len() as u64;
-        let parsed = match metadata::parse(args.kind, &bytes) {
+        let library = CopyDirs(args.copylib.clone());
+        let parsed = match metadata::parse_with(args.kind, &bytes, &library) {
             Ok(parsed) => parsed,
             Err(refusal) => {
                 figures.files_rejected += 1;
@@ -191,6 +215,21 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
             }
         };
         let text = args.kind.text(&bytes);
+        for warning in &parsed.warnings {
+            eprintln!("warning: {source_name} line {}: {}", warning.line, warning.message);
+            if let Some(run) = run {
+                store::record_refusal(
+                    pool,
+                    run,
+                    &source_name,
+                    Some(warning.line),
+                    "warning",
+                    &warning.message,
+                    None,
+                )
+                .await?;
+            }
+        }
         let records = store::prepare(args.kind, &source_name, &text, &parsed.records);
         figures.records_seen += records.len() as u64;
         let changes: Changes = match run {
@@ -219,10 +258,11 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
             "{} files, {} records: {} {verb} inserted, {} updated, {} deleted; {} unchanged",
             report.figures.files_seen, report.figures.records_seen, c.inserted, c.updated, c.deleted, c.unchanged
         );
-        for r in &report.rejected {
-            let line = r.line.map(|l| format!(" line {l}")).unwrap_or_default();
-            eprintln!("rejected {}{line}: {} ({})", r.source_name, r.message, r.error_class);
-        }
+    }
+    // On stderr whatever the format: stdout stays the report alone.
+    for r in &report.rejected {
+        let line = r.line.map(|l| format!(" line {l}")).unwrap_or_default();
+        eprintln!("rejected {}{line}: {} ({})", r.source_name, r.message, r.error_class);
     }
     Ok(if report.rejected.is_empty() {
         ExitCode::SUCCESS

@@ -130,3 +130,52 @@ async fn copybooks_are_ingested_idempotently_to_the_row() {
         ["completed", "completed", "completed", "completed_with_errors"]
     );
 }
+
+#[tokio::test]
+async fn copy_members_come_from_the_copy_library_and_a_stated_length_is_checked() {
+    let env = TestEnv::new().await;
+    let books = env.dir.0.join("books");
+    let lib = env.dir.0.join("copylib");
+    std::fs::create_dir_all(&books).unwrap();
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(
+        lib.join("ADDR.cpy"),
+        "           05  :TAG:-STREET  PIC X(30).\n           05  :TAG:-ZIP     PIC X(10).\n",
+    )
+    .unwrap();
+    std::fs::write(
+        books.join("customer.cpy"),
+        "      * RECORD LENGTH = 99\n       01  CUSTOMER.\n           05  CUST-ID  PIC 9(6).\n           COPY ADDR REPLACING ==:TAG:== BY ==HOME==.\n",
+    )
+    .unwrap();
+
+    let (code, report, err) = ingest(&env, &books, &[]);
+    assert_eq!(
+        code,
+        Some(3),
+        "without a copy library the COPY cannot be resolved: {err}"
+    );
+    assert!(err.contains("--copylib"), "{err}");
+    assert_eq!(report["files_rejected"], 1);
+
+    let (code, report, err) = ingest(&env, &books, &["--copylib", lib.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        report["changes"]["inserted"], 4,
+        "the record, CUST-ID and the two copied fields"
+    );
+    let zip: (Value, Value) = sqlx::query_as(
+        "SELECT attributes -> 'offset', attributes -> 'storage_length' FROM source_metadata
+         WHERE semantic_path = 'cobol:customer.cpy#CUSTOMER/HOME-ZIP'",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(zip, (Value::from(36), Value::from(10)));
+    assert!(err.contains("record length of 99") && err.contains("46"), "{err}");
+    let warned: i64 = sqlx::query_scalar("SELECT count(*) FROM source_metadata_errors WHERE error_class = 'warning'")
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(warned, 1, "the length mismatch is kept, the records are stored");
+}

@@ -66,8 +66,13 @@ pub struct Refusal {
 /// Largest artifact read: beyond it a file is refused, not read.
 pub const MAX_FILE_BYTES: usize = 64 << 20;
 
-/// Reads one artifact of `kind`.
+/// Reads one artifact of `kind` that refers to no other.
 pub fn parse(kind: Kind, bytes: &[u8]) -> Result<Parsed, Refusal> {
+    parse_with(kind, bytes, &cobol::NoLibrary)
+}
+
+/// Reads one artifact of `kind`; the members it copies (COBOL `COPY`) come from `library`.
+pub fn parse_with(kind: Kind, bytes: &[u8], library: &dyn cobol::CopyLibrary) -> Result<Parsed, Refusal> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Refusal {
             class: "too_large",
@@ -84,7 +89,7 @@ pub fn parse(kind: Kind, bytes: &[u8]) -> Result<Parsed, Refusal> {
     }
     let text = kind.text(bytes);
     match kind {
-        Kind::Cobol => cobol::parse(&text)
+        Kind::Cobol => cobol::parse_with(&text, library)
             .map(|book| Parsed {
                 records: book.records,
                 warnings: book.warnings,

@@ -8,6 +8,7 @@
 //! them (as Cobrix reports them).
 
 mod clauses;
+mod copy;
 mod picture;
 mod source;
 
@@ -15,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::record::{MetadataRecord, Warning};
 use clauses::{ConditionValue, Item, SignPosition};
+pub use copy::{CopyLibrary, NoLibrary};
 pub use picture::{PictureClass, Usage};
 
 /// A copybook read: its records, and what was noticed without refusing it.
@@ -45,12 +47,18 @@ struct Node {
     usage: Usage,
 }
 
+/// Reads a copybook that copies no member.
 pub fn parse(text: &str) -> Result<Copybook, CopybookError> {
+    parse_with(text, &NoLibrary)
+}
+
+/// Reads a copybook, its COPY members taken from `library`.
+pub fn parse_with(text: &str, library: &dyn CopyLibrary) -> Result<Copybook, CopybookError> {
     let mut warnings = Vec::new();
     let mut nodes: Vec<Node> = Vec::new();
     let mut roots: Vec<usize> = Vec::new();
     let mut stack: Vec<usize> = Vec::new();
-    for statement in source::statements(text) {
+    for statement in copy::expand(text, library)? {
         let item = clauses::item(&statement).map_err(|e| CopybookError {
             line: e.line,
             message: e.message,
@@ -113,6 +121,15 @@ pub fn parse(text: &str) -> Result<Copybook, CopybookError> {
         layout(&mut nodes, root, 0, Usage::Display);
         let size = nodes[root].size;
         nodes[root].reported = size;
+    }
+    if let Some((line, stated)) = stated_length(text) {
+        let longest = roots.iter().map(|&r| nodes[r].size).max().unwrap_or(0);
+        if stated != longest {
+            warnings.push(Warning {
+                line,
+                message: format!("the copybook states a record length of {stated} bytes; its fields take {longest}"),
+            });
+        }
     }
     let mut records = Vec::new();
     for &root in &roots {
@@ -302,6 +319,27 @@ fn last_line(nodes: &[Node], index: usize) -> u32 {
         .chain([own])
         .max()
         .unwrap_or(own)
+}
+
+/// A record length a comment states (`* RECORD LENGTH = 250`, `* LRECL: 80`), and its line.
+fn stated_length(text: &str) -> Option<(u32, u32)> {
+    const WORDS: [&str; 4] = ["RECORD LENGTH", "REC LENGTH", "LRECL", "RECORD-LENGTH"];
+    text.lines().enumerate().find_map(|(i, line)| {
+        let comment = line.chars().nth(6) == Some('*') || line.trim_start().starts_with("*>");
+        if !comment {
+            return None;
+        }
+        let upper = line.to_ascii_uppercase();
+        let at = WORDS.iter().find_map(|w| upper.find(w).map(|at| at + w.len()))?;
+        // `= 80`, `: 80`, `IS 80`: only such words between the phrase and its number.
+        let tail = &upper[at..];
+        let start = tail.find(|c: char| c.is_ascii_digit())?;
+        if !tail[..start].chars().all(|c| " =:IS".contains(c)) {
+            return None;
+        }
+        let digits: String = tail[start..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok().map(|n| (i as u32 + 1, n))
+    })
 }
 
 fn unquote(literal: &str) -> String {

@@ -133,3 +133,18 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_record_length_the_copybook_states_is_checked() {
+    let good = "      * RECORD LENGTH = 13\n       01  R.\n           05  A  PIC X(3).\n           05  B  PIC X(10).\n";
+    assert!(parse(good).unwrap().warnings.is_empty());
+    let bad = good.replace("= 13", "= 80");
+    let warnings = parse(&bad).unwrap().warnings;
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].line, 1);
+    assert!(
+        warnings[0].message.contains("80") && warnings[0].message.contains("13"),
+        "{:?}",
+        warnings
+    );
+}
