@@ -15,6 +15,14 @@ use uuid::Uuid;
 pub enum MetadataAction {
     /// Read artifacts of one kind from a file or a directory into the metadata records.
     Ingest(IngestArgs),
+    /// One record, by its id or its semantic path (`cobol:account.cpy#ACCOUNT/BALANCE`).
+    Show {
+        /// The record's id or semantic path.
+        key: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The latest runs, newest first.
     Runs {
         /// Show at most this many.
@@ -124,6 +132,34 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
     let pool = super::connect_db(settings, secrets).await?;
     match action {
         MetadataAction::Ingest(args) => ingest(&pool, args).await,
+        MetadataAction::Show { key, json } => {
+            let Some(record) = store::show(&pool, &key).await? else {
+                bail!("no metadata record {key}");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                let lines = match (record.line_start, record.line_end) {
+                    (Some(a), Some(b)) => format!(" (lines {a}-{b})"),
+                    _ => String::new(),
+                };
+                println!("{}  {}", record.record_kind, record.semantic_path);
+                println!("id        {}", record.id);
+                println!("name      {}", record.name);
+                println!("type      {}", record.data_type.as_deref().unwrap_or("-"));
+                if let Some(deleted) = record.deleted_at {
+                    println!(
+                        "deleted   {} (gone from its source)",
+                        deleted.format("%Y-%m-%d %H:%M:%S UTC")
+                    );
+                }
+                println!("attributes {}", serde_json::to_string_pretty(&record.attributes)?);
+                if let Some(content) = &record.content {
+                    println!("source{lines}:\n{content}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         MetadataAction::Runs { limit, json } => {
             let runs = store::runs(&pool, limit).await?;
             if json {

@@ -316,3 +316,36 @@ pub async fn runs(pool: &PgPool, limit: u32) -> Result<Vec<Run>, sqlx::Error> {
     .fetch_all(pool)
     .await
 }
+
+/// One stored record, as `intake metadata show` prints it.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Shown {
+    pub id: String,
+    pub semantic_path: String,
+    pub source_kind: String,
+    pub source_name: String,
+    pub parent_id: Option<String>,
+    pub record_kind: String,
+    pub name: String,
+    pub data_type: Option<String>,
+    pub attributes: serde_json::Value,
+    pub content: Option<String>,
+    pub line_start: Option<i32>,
+    pub line_end: Option<i32>,
+    pub content_sha256: String,
+    pub first_run_id: Uuid,
+    pub last_changed_run_id: Uuid,
+    pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A record by its id or its semantic path.
+pub async fn show(pool: &PgPool, key: &str) -> Result<Option<Shown>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, semantic_path, source_kind, source_name, parent_id, record_kind, name, data_type, attributes,
+                content, line_start, line_end, content_sha256, first_run_id, last_changed_run_id, deleted_at
+         FROM source_metadata WHERE id = $1 OR semantic_path = $1",
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+}

@@ -60,6 +60,17 @@ async fn copybooks_are_ingested_idempotently_to_the_row() {
         .await
         .unwrap();
     assert_eq!(offset, 47, "6 + 40 + 1 bytes before it");
+    let shown = env
+        .command()
+        .args(["metadata", "show", "cobol:account.cpy#ACCOUNT/BALANCE", "--json"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["data_type"], "packed_decimal");
+    assert_eq!(
+        shown["content"].as_str().unwrap().trim(),
+        "05  BALANCE          PIC S9(11)V99 COMP-3."
+    );
 
     let before = xmins(&env).await;
     let (code, again, err) = ingest(&env, &dir, &[]);
