@@ -266,7 +266,7 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
                 .await?;
             }
         }
-        let records = store::prepare(args.kind, &source_name, &text, &parsed.records);
+        let records = store::prepare(args.kind, &source_name, &text, parsed.records);
         figures.records_seen += records.len() as u64;
         let changes: Changes = match run {
             Some(run) => store::apply(pool, run, args.kind, &source_name, &records).await?,

@@ -25,7 +25,17 @@ pub struct StoredRecord {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// `<kind>:<source name>#<path inside the artifact>`.
@@ -35,45 +45,77 @@ pub fn semantic_path(kind: Kind, source_name: &str, path: &str) -> String {
 
 /// The records of one artifact as they are stored: ids from their semantic paths, content
 /// from their source lines, a hash of everything a change would show in.
-pub fn prepare(kind: Kind, source_name: &str, text: &str, records: &[MetadataRecord]) -> Vec<StoredRecord> {
+pub fn prepare(kind: Kind, source_name: &str, text: &str, records: Vec<MetadataRecord>) -> Vec<StoredRecord> {
     let lines: Vec<&str> = text.lines().collect();
+    // Parents come before their children: their ids are known when a child needs one.
+    let mut ids: std::collections::HashMap<String, String> = std::collections::HashMap::with_capacity(records.len());
     records
-        .iter()
+        .into_iter()
         .map(|r| {
             let semantic = semantic_path(kind, source_name, &r.path);
-            let parent = r
-                .parent
-                .as_deref()
-                .map(|p| hex_sha256(semantic_path(kind, source_name, p).as_bytes()));
+            let id = hex_sha256(semantic.as_bytes());
+            let parent = r.parent.as_deref().map(|p| match ids.get(p) {
+                Some(id) => id.clone(),
+                None => hex_sha256(semantic_path(kind, source_name, p).as_bytes()),
+            });
             let from = (r.line_start.max(1) as usize - 1).min(lines.len());
             let to = (r.line_end as usize).clamp(from, lines.len());
             let content = lines[from..to].join("\n");
-            // Serialised with its keys in order (serde_json maps are sorted), so equal
-            // records hash equal.
-            let normal = serde_json::json!({
-                "record_kind": r.kind,
-                "name": r.name,
-                "data_type": r.data_type,
-                "parent": r.parent,
-                "attributes": r.attributes,
-                "content": content,
-                "lines": [r.line_start, r.line_end],
-            });
+            let content_sha256 = content_hash(&r, &content);
+            ids.insert(r.path, id.clone());
             StoredRecord {
-                id: hex_sha256(semantic.as_bytes()),
+                id,
                 semantic_path: semantic,
                 parent_id: parent,
                 record_kind: r.kind.to_owned(),
-                name: r.name.clone(),
-                data_type: r.data_type.clone(),
-                attributes: serde_json::Value::Object(r.attributes.clone()),
+                name: r.name,
+                data_type: r.data_type,
+                attributes: serde_json::Value::Object(r.attributes),
                 content,
                 line_start: i32::try_from(r.line_start).unwrap_or(i32::MAX),
                 line_end: i32::try_from(r.line_end).unwrap_or(i32::MAX),
-                content_sha256: hex_sha256(normal.to_string().as_bytes()),
+                content_sha256,
             }
         })
         .collect()
+}
+
+/// The hash of everything a change to a record would show in, serialised straight into the
+/// hasher (attribute keys in order: serde_json maps are sorted), so equal records hash equal.
+fn content_hash(r: &MetadataRecord, content: &str) -> String {
+    #[derive(Serialize)]
+    struct Normal<'a> {
+        record_kind: &'a str,
+        name: &'a str,
+        data_type: Option<&'a str>,
+        parent: Option<&'a str>,
+        attributes: &'a serde_json::Map<String, serde_json::Value>,
+        content: &'a str,
+        lines: (u32, u32),
+    }
+    struct Hasher(Sha256);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = Hasher(Sha256::new());
+    let normal = Normal {
+        record_kind: r.kind,
+        name: &r.name,
+        data_type: r.data_type.as_deref(),
+        parent: r.parent.as_deref(),
+        attributes: &r.attributes,
+        content,
+        lines: (r.line_start, r.line_end),
+    };
+    // Writing into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut hasher, &normal);
+    hex(&hasher.0.finalize())
 }
 
 /// What applying (or, in a dry run, comparing) one artifact's records did.
@@ -171,8 +213,62 @@ pub async fn record_refusal(
     Ok(())
 }
 
-/// Applies one artifact's records in one statement: new ids inserted, changed hashes updated,
-/// unchanged rows not written at all, and the source's records that vanished tombstoned.
+/// How one artifact's records compare with what is stored for its source.
+struct Plan<'a> {
+    write: Vec<&'a StoredRecord>,
+    vanished: Vec<String>,
+    changes: Changes,
+}
+
+async fn plan<'a>(
+    executor: impl sqlx::PgExecutor<'_>,
+    kind: Kind,
+    source_name: &str,
+    records: &'a [StoredRecord],
+) -> Result<Plan<'a>, sqlx::Error> {
+    let stored: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT id, content_sha256, deleted_at IS NOT NULL FROM source_metadata WHERE source_kind = $1 AND source_name = $2",
+    )
+    .bind(kind.as_str())
+    .bind(source_name)
+    .fetch_all(executor)
+    .await?;
+    let known: std::collections::HashMap<&str, (&str, bool)> = stored
+        .iter()
+        .map(|(id, h, d)| (id.as_str(), (h.as_str(), *d)))
+        .collect();
+    let mut plan = Plan {
+        write: Vec::new(),
+        vanished: Vec::new(),
+        changes: Changes::default(),
+    };
+    let mut seen = std::collections::HashSet::with_capacity(records.len());
+    for r in records {
+        seen.insert(r.id.as_str());
+        match known.get(r.id.as_str()) {
+            None => {
+                plan.changes.inserted += 1;
+                plan.write.push(r);
+            }
+            Some((hash, deleted)) if *hash != r.content_sha256 || *deleted => {
+                plan.changes.updated += 1;
+                plan.write.push(r);
+            }
+            Some(_) => plan.changes.unchanged += 1,
+        }
+    }
+    plan.vanished = stored
+        .iter()
+        .filter(|(id, _, deleted)| !deleted && !seen.contains(id.as_str()))
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    plan.changes.deleted = plan.vanished.len() as u64;
+    Ok(plan)
+}
+
+/// Applies one artifact's records in one transaction: new ids inserted, changed hashes
+/// updated, unchanged rows not touched at all (not even locked), and the source's records that
+/// vanished tombstoned. Runs of one source take turns.
 pub async fn apply(
     pool: &PgPool,
     run: Uuid,
@@ -180,77 +276,65 @@ pub async fn apply(
     source_name: &str,
     records: &[StoredRecord],
 ) -> Result<Changes, sqlx::Error> {
-    let col = |f: fn(&StoredRecord) -> String| records.iter().map(f).collect::<Vec<String>>();
-    let (inserted, updated, deleted): (i64, i64, i64) = sqlx::query_as(
-        "WITH input AS (
-             SELECT * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                                  $9::jsonb[], $10::text[], $11::int[], $12::int[], $13::text[])
-                 AS t(id, semantic_path, parent_id, record_kind, name, data_type, attributes, content,
-                      line_start, line_end, content_sha256)
-         ), written AS (
-             INSERT INTO source_metadata (id, semantic_path, source_kind, source_name, parent_id, record_kind,
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("metadata:{}:{source_name}", kind.as_str()))
+        .execute(&mut *tx)
+        .await?;
+    let plan = plan(&mut *tx, kind, source_name, records).await?;
+    if !plan.write.is_empty() {
+        let w = &plan.write;
+        let col = |f: fn(&StoredRecord) -> String| w.iter().map(|r| f(r)).collect::<Vec<String>>();
+        sqlx::query(
+            "INSERT INTO source_metadata (id, semantic_path, source_kind, source_name, parent_id, record_kind,
                  name, data_type, attributes, content, line_start, line_end, content_sha256,
                  first_run_id, last_changed_run_id)
              SELECT id, semantic_path, $1, $2, parent_id, record_kind, name, data_type, attributes, content,
                     line_start, line_end, content_sha256, $14, $14
-             FROM input
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                         $9::jsonb[], $10::text[], $11::int[], $12::int[], $13::text[])
+                 AS t(id, semantic_path, parent_id, record_kind, name, data_type, attributes, content,
+                      line_start, line_end, content_sha256)
              ON CONFLICT (id) DO UPDATE SET
                  parent_id = EXCLUDED.parent_id, record_kind = EXCLUDED.record_kind, name = EXCLUDED.name,
                  data_type = EXCLUDED.data_type, attributes = EXCLUDED.attributes, content = EXCLUDED.content,
                  line_start = EXCLUDED.line_start, line_end = EXCLUDED.line_end,
                  content_sha256 = EXCLUDED.content_sha256, last_changed_run_id = EXCLUDED.last_changed_run_id,
-                 deleted_at = NULL, updated_at = now()
-             WHERE source_metadata.content_sha256 <> EXCLUDED.content_sha256
-                OR source_metadata.deleted_at IS NOT NULL
-             RETURNING (xmax = 0) AS inserted
-         ), tombstoned AS (
-             UPDATE source_metadata m SET deleted_at = now(), updated_at = now(), last_changed_run_id = $14
-             WHERE m.source_kind = $1 AND m.source_name = $2 AND m.deleted_at IS NULL
-               AND NOT EXISTS (SELECT 1 FROM input i WHERE i.id = m.id)
-             RETURNING 1
-         )
-         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
-                (SELECT count(*) FROM tombstoned)
-         FROM written",
-    )
-    .bind(kind.as_str())
-    .bind(source_name)
-    .bind(col(|r| r.id.clone()))
-    .bind(col(|r| r.semantic_path.clone()))
-    .bind(
-        records
-            .iter()
-            .map(|r| r.parent_id.clone())
-            .collect::<Vec<Option<String>>>(),
-    )
-    .bind(col(|r| r.record_kind.clone()))
-    .bind(col(|r| r.name.clone()))
-    .bind(
-        records
-            .iter()
-            .map(|r| r.data_type.clone())
-            .collect::<Vec<Option<String>>>(),
-    )
-    .bind(
-        records
-            .iter()
-            .map(|r| r.attributes.clone())
-            .collect::<Vec<serde_json::Value>>(),
-    )
-    .bind(col(|r| r.content.clone()))
-    .bind(records.iter().map(|r| r.line_start).collect::<Vec<i32>>())
-    .bind(records.iter().map(|r| r.line_end).collect::<Vec<i32>>())
-    .bind(col(|r| r.content_sha256.clone()))
-    .bind(run)
-    .fetch_one(pool)
-    .await?;
-    let written = (inserted + updated) as u64;
-    Ok(Changes {
-        inserted: inserted as u64,
-        updated: updated as u64,
-        unchanged: (records.len() as u64).saturating_sub(written),
-        deleted: deleted as u64,
-    })
+                 deleted_at = NULL, updated_at = now()",
+        )
+        .bind(kind.as_str())
+        .bind(source_name)
+        .bind(col(|r| r.id.clone()))
+        .bind(col(|r| r.semantic_path.clone()))
+        .bind(w.iter().map(|r| r.parent_id.clone()).collect::<Vec<Option<String>>>())
+        .bind(col(|r| r.record_kind.clone()))
+        .bind(col(|r| r.name.clone()))
+        .bind(w.iter().map(|r| r.data_type.clone()).collect::<Vec<Option<String>>>())
+        .bind(
+            w.iter()
+                .map(|r| r.attributes.clone())
+                .collect::<Vec<serde_json::Value>>(),
+        )
+        .bind(col(|r| r.content.clone()))
+        .bind(w.iter().map(|r| r.line_start).collect::<Vec<i32>>())
+        .bind(w.iter().map(|r| r.line_end).collect::<Vec<i32>>())
+        .bind(col(|r| r.content_sha256.clone()))
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !plan.vanished.is_empty() {
+        sqlx::query(
+            "UPDATE source_metadata SET deleted_at = now(), updated_at = now(), last_changed_run_id = $2
+             WHERE id = ANY($1)",
+        )
+        .bind(&plan.vanished)
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(plan.changes)
 }
 
 /// What applying would do, without writing: compared with the stored hashes.
@@ -260,32 +344,7 @@ pub async fn compare(
     source_name: &str,
     records: &[StoredRecord],
 ) -> Result<Changes, sqlx::Error> {
-    let stored: Vec<(String, String, bool)> = sqlx::query_as(
-        "SELECT id, content_sha256, deleted_at IS NOT NULL FROM source_metadata WHERE source_kind = $1 AND source_name = $2",
-    )
-    .bind(kind.as_str())
-    .bind(source_name)
-    .fetch_all(pool)
-    .await?;
-    let stored: std::collections::HashMap<&str, (&str, bool)> = stored
-        .iter()
-        .map(|(id, h, d)| (id.as_str(), (h.as_str(), *d)))
-        .collect();
-    let mut changes = Changes::default();
-    let mut seen = std::collections::HashSet::new();
-    for r in records {
-        seen.insert(r.id.as_str());
-        match stored.get(r.id.as_str()) {
-            None => changes.inserted += 1,
-            Some((hash, deleted)) if *hash != r.content_sha256 || *deleted => changes.updated += 1,
-            Some(_) => changes.unchanged += 1,
-        }
-    }
-    changes.deleted = stored
-        .iter()
-        .filter(|(id, (_, deleted))| !deleted && !seen.contains(*id))
-        .count() as u64;
-    Ok(changes)
+    Ok(plan(pool, kind, source_name, records).await?.changes)
 }
 
 /// One run, as `intake metadata runs` lists it.
