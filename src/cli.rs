@@ -6,6 +6,7 @@ mod queue;
 mod source;
 mod story;
 mod supplier;
+mod tasks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,8 +14,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use intake_actors::domain::{Origin, TaskMeta, TaskResult};
-use intake_actors::pipeline::Outcome;
 use source::SourceArgs;
 
 use intake::queue::RedisQueue;
@@ -294,9 +293,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { action } => admin::migrate(&settings, &secrets, action).await,
         Command::Roles(args) => admin::roles(&secrets, args).await,
         Command::Worker => worker(&settings, &secrets).await,
-        Command::Enqueue(args) => enqueue(&settings, &secrets, &telemetry, args).await,
-        Command::Ingest(args) => ingest(&settings, &secrets, args).await,
-        Command::Preview(args) => preview(&settings, args).await,
+        Command::Enqueue(args) => tasks::enqueue(&settings, &secrets, &telemetry, args).await,
+        Command::Ingest(args) => tasks::ingest(&settings, &secrets, args).await,
+        Command::Preview(args) => tasks::preview(&settings, args).await,
         Command::Dlq { action } => queue::dlq(&settings, &secrets, action).await,
         Command::Queue { action } => queue::queue(&settings, &secrets, action).await,
         Command::Supplier { action } => supplier::run(&settings, &secrets, action).await,
@@ -378,114 +377,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-}
-
-async fn enqueue(
-    settings: &Settings,
-    secrets: &Secrets,
-    telemetry: &intake::telemetry::Telemetry,
-    args: EnqueueArgs,
-) -> anyhow::Result<ExitCode> {
-    let mut message = args
-        .source
-        .message(&args.supplier, args.max_retries.unwrap_or(settings.retry.max_retries))?;
-    message.expires_at = args
-        .expires_in
-        .map(|d| message.enqueued_at + chrono::Duration::from_std(d).unwrap_or_default());
-    // The producer's trace: given, or this command's own when traces are exported.
-    let span = tracing::info_span!("enqueue", task_id = %message.task_id, supplier = %message.supplier_name);
-    if let Some(traceparent) = &args.traceparent {
-        intake_actors::ports::TaskTracing::continue_trace(&intake::telemetry::TraceContext, &span, traceparent);
-    }
-    message.traceparent = match args.traceparent {
-        Some(given) if !telemetry.exporting() => Some(given),
-        other => intake::telemetry::current_traceparent(&span).or(other),
-    };
-    let _entered = span.enter();
-    message.validate().map_err(anyhow::Error::msg)?;
-    let queue = connect_queue(settings, secrets).await?;
-    queue.enqueue(&message).await.context("enqueueing the task")?;
-    if args.wait {
-        // stdout carries the result alone, so `--wait | jq` works; the id goes beside it.
-        eprintln!("task {} enqueued; waiting for its result", message.task_id);
-        if queue.live_workers().await.unwrap_or(1) == 0 {
-            eprintln!(
-                "no worker is running: the task waits in the queue until one starts (`intake worker`); \
-                 follow it later with `intake task show {}`",
-                message.task_id
-            );
-        }
-    } else {
-        println!("{}", message.task_id);
-    }
-    if !args.wait {
-        return Ok(ExitCode::SUCCESS);
-    }
-    match queue.wait_result(message.task_id, args.timeout).await? {
-        Some(result) => Ok(print_result(&result)),
-        None => bail!(
-            "no result for task {id} within {}s; it may still be queued or running: follow it with `intake task show {id}`",
-            args.timeout.as_secs(),
-            id = message.task_id,
-        ),
-    }
-}
-
-fn print_result(result: &TaskResult) -> ExitCode {
-    match serde_json::to_string_pretty(result) {
-        Ok(json) => println!("{json}"),
-        Err(_) => println!("{result:?}"),
-    }
-    if result.status.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(TASK_FAILED)
-    }
-}
-
-async fn ingest(settings: &Settings, secrets: &Secrets, args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let message = args.source.message(&args.supplier, 0)?;
-    let pool = connect_db(settings, secrets).await?;
-    let meta = TaskMeta::from_message(message, Origin::Operator);
-    match startup::ingest_once(settings, pool, startup::decoders(), meta).await? {
-        Outcome::Done(result) => Ok(print_result(&result)),
-        Outcome::Failed(failure) => {
-            eprintln!("error: the task failed ({}): {}", failure.class, failure.message);
-            Ok(ExitCode::from(TASK_FAILED))
-        }
-        Outcome::Crashed => {
-            eprintln!("error: the pipeline stopped while running the task");
-            Ok(ExitCode::from(TASK_FAILED))
-        }
-    }
-}
-
-async fn preview(settings: &Settings, args: PreviewArgs) -> anyhow::Result<ExitCode> {
-    let message = args.source.message("preview", 0)?;
-    let meta = TaskMeta::from_message(message, Origin::Operator);
-    let sources = startup::sources(settings)?;
-    match intake::preview::preview(
-        sources,
-        &startup::decoders(),
-        settings.mapping_options(),
-        &meta,
-        args.rows,
-    )
-    .await
-    {
-        Ok(preview) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&preview)?);
-            } else {
-                print!("{}", preview.render());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(failure) => {
-            eprintln!("error: {}", failure.message);
-            Ok(ExitCode::from(TASK_FAILED))
-        }
-    }
 }
 
 #[cfg(test)]

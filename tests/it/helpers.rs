@@ -463,3 +463,19 @@ pub fn price_list(rows: usize, row: impl Fn(usize) -> (String, String, String)) 
     }
     out
 }
+
+/// Whether a corpus of real files (kept outside the repository, see `tests/corpus/SOURCES.md`)
+/// is at `dir`. CI sets `INTAKE_REQUIRE_CORPUS`, and there a missing corpus fails the test; a
+/// checkout without it skips the test and says so.
+pub fn corpus_present(dir: &std::path::Path, what: &str) -> bool {
+    if dir.is_dir() {
+        return true;
+    }
+    let message = format!(
+        "the corpus of {what} is missing at {} (set INTAKE_CORPUS_DIR; tests/corpus/SOURCES.md says where each file comes from)",
+        dir.display()
+    );
+    assert!(std::env::var_os("INTAKE_REQUIRE_CORPUS").is_none(), "{message}");
+    eprintln!("skipped: {message}");
+    false
+}

@@ -18,6 +18,7 @@ mod message;
 mod metadata;
 mod operations;
 mod order;
+mod preview;
 mod promises;
 mod redelivery;
 mod reference;

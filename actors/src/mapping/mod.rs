@@ -16,6 +16,8 @@ mod record_tests;
 #[cfg(test)]
 mod remembered_tests;
 pub mod report;
+#[cfg(test)]
+mod side_by_side_tests;
 mod stats;
 pub mod synonyms;
 #[cfg(test)]
