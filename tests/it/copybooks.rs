@@ -3,15 +3,7 @@
 //! (Apache-2.0), kept in the corpus directory beside the price lists; `tests/corpus/SOURCES.md`
 //! says where each comes from.
 
-use std::path::PathBuf;
-
 use intake_actors::metadata::cobol;
-
-fn corpus() -> PathBuf {
-    std::env::var_os("INTAKE_CORPUS_DIR")
-        .map(|d| PathBuf::from(d).join("../metadata/cobol"))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/metadata/cobol"))
-}
 
 /// (level, NAME, 1-based start, length) of each line of a Cobrix layout.
 fn layout(text: &str) -> Vec<(u64, String, u64, u64)> {
@@ -33,7 +25,7 @@ fn layout(text: &str) -> Vec<(u64, String, u64, u64)> {
 
 #[test]
 fn copybooks_lay_out_as_cobrix_lays_them_out() {
-    let dir = corpus();
+    let dir = crate::helpers::corpus_dir("../metadata/cobol");
     if !crate::helpers::corpus_present(&dir, "copybooks") {
         return;
     }

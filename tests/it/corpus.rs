@@ -6,8 +6,6 @@
 //! (`INTAKE_CORPUS_DIR`, by default `../shared/corpus/price-lists` beside the checkout), each
 //! checked against the SHA-256 it was counted under.
 
-use std::path::PathBuf;
-
 use intake_actors::domain::TaskStatus;
 use sha2::{Digest, Sha256};
 
@@ -44,12 +42,6 @@ fn expected() -> Vec<Expected> {
         .collect()
 }
 
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("INTAKE_CORPUS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/price-lists"))
-}
-
 /// Within 2% of the hand count.
 fn close(got: u64, want: u64) -> bool {
     got.abs_diff(want) * 50 <= want
@@ -57,7 +49,7 @@ fn close(got: u64, want: u64) -> bool {
 
 #[tokio::test]
 async fn real_price_lists_store_what_a_careful_person_counted() {
-    let dir = corpus_dir();
+    let dir = crate::helpers::corpus_dir("");
     if !crate::helpers::corpus_present(&dir, "real price lists") {
         return;
     }

@@ -464,6 +464,15 @@ pub fn price_list(rows: usize, row: impl Fn(usize) -> (String, String, String)) 
     out
 }
 
+/// A corpus of real files kept outside the repository: `INTAKE_CORPUS_DIR` (the price lists)
+/// or `../shared/corpus/price-lists` beside the checkout, then `part` relative to it.
+pub fn corpus_dir(part: &str) -> std::path::PathBuf {
+    std::env::var_os("INTAKE_CORPUS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/price-lists"))
+        .join(part)
+}
+
 /// Whether a corpus of real files (kept outside the repository, see `tests/corpus/SOURCES.md`)
 /// is at `dir`. CI sets `INTAKE_REQUIRE_CORPUS`, and there a missing corpus fails the test; a
 /// checkout without it skips the test and says so.
