@@ -25,20 +25,20 @@ fn layout(text: &str) -> Vec<(u64, String, u64, u64)> {
 
 #[test]
 fn copybooks_lay_out_as_cobrix_lays_them_out() {
-    let dir = crate::helpers::corpus_dir("../metadata/cobol");
-    if !crate::helpers::corpus_present(&dir, "copybooks") {
-        return;
-    }
+    let dir = crate::helpers::corpus_dir("cobol");
     let pairs = [
-        ("test6_copybook.cob", "test6_layout.txt"),
-        ("test7_fillers.cob", "test7_layout.txt"),
-        ("test11_copybook.cob", "test11_layout.txt"),
-        ("test13a_file_header_footer.cob", "test13a_layout.txt"),
-        ("test13b_vrl_file_headers.cob", "test13b_layout.txt"),
-        ("test16_fix_len_segments.cob", "test16_layout.txt"),
-        ("test17_hierarchical.cob", "test17a_layout.txt"),
-        ("test19_display_num.cob", "test19_layout.txt"),
-        ("test24_copybook.cob", "test24_layout.txt"),
+        ("test6_copybook.cob", "test6_expected/test6_layout.txt"),
+        ("test7_fillers.cob", "test7_expected/test7_layout.txt"),
+        ("test11_copybook.cob", "test11_expected/test11_layout.txt"),
+        ("test13a_file_header_footer.cob", "test13_expected/test13a_layout.txt"),
+        ("test13b_vrl_file_headers.cob", "test13_expected/test13b_layout.txt"),
+        ("test16_fix_len_segments.cob", "test16_expected/test16_layout.txt"),
+        ("test17_hierarchical.cob", "test17_expected/test17a_layout.txt"),
+        (
+            "test19_display_num.cob",
+            "test19_display_num_expected/test19_layout.txt",
+        ),
+        ("test24_copybook.cob", "test24_expected/test24_layout.txt"),
     ];
     let mut fields = 0;
     for (copybook, expected) in pairs {

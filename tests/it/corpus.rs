@@ -2,9 +2,7 @@
 //! against what a careful person counted by hand (`tests/corpus/expected.tsv`, sources and
 //! licences in `tests/corpus/SOURCES.md`).
 //!
-//! The files are not in this repository: they live in the corpus directory
-//! (`INTAKE_CORPUS_DIR`, by default `../shared/corpus/price-lists` beside the checkout), each
-//! checked against the SHA-256 it was counted under.
+//! The files are in `tests/corpus/files/`, each checked against the SHA-256 it was counted under.
 
 use intake_actors::domain::TaskStatus;
 use sha2::{Digest, Sha256};
@@ -49,10 +47,7 @@ fn close(got: u64, want: u64) -> bool {
 
 #[tokio::test]
 async fn real_price_lists_store_what_a_careful_person_counted() {
-    let dir = crate::helpers::corpus_dir("");
-    if !crate::helpers::corpus_present(&dir, "real price lists") {
-        return;
-    }
+    let dir = crate::helpers::corpus_dir("files");
     let env = TestEnv::new().await;
     let lists = expected();
     assert!(lists.len() >= 20, "the corpus holds at least 20 lists");

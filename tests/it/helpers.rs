@@ -464,27 +464,10 @@ pub fn price_list(rows: usize, row: impl Fn(usize) -> (String, String, String)) 
     out
 }
 
-/// A corpus of real files kept outside the repository: `INTAKE_CORPUS_DIR` (the price lists)
-/// or `../shared/corpus/price-lists` beside the checkout, then `part` relative to it.
+/// A corpus of real files published in public repositories, kept under `tests/corpus/`
+/// (`tests/corpus/SOURCES.md` says where each comes from and under which licence).
 pub fn corpus_dir(part: &str) -> std::path::PathBuf {
-    std::env::var_os("INTAKE_CORPUS_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/price-lists"))
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
         .join(part)
-}
-
-/// Whether a corpus of real files (kept outside the repository, see `tests/corpus/SOURCES.md`)
-/// is at `dir`. CI sets `INTAKE_REQUIRE_CORPUS`, and there a missing corpus fails the test; a
-/// checkout without it skips the test and says so.
-pub fn corpus_present(dir: &std::path::Path, what: &str) -> bool {
-    if dir.is_dir() {
-        return true;
-    }
-    let message = format!(
-        "the corpus of {what} is missing at {} (set INTAKE_CORPUS_DIR; tests/corpus/SOURCES.md says where each file comes from)",
-        dir.display()
-    );
-    assert!(std::env::var_os("INTAKE_REQUIRE_CORPUS").is_none(), "{message}");
-    eprintln!("skipped: {message}");
-    false
 }
