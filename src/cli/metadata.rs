@@ -36,7 +36,8 @@ pub enum MetadataAction {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// The kind of artifact: cobol (copybooks).
+    /// The kind of artifact: cobol (copybooks), k8s (manifests, YAML or JSON), mumps (FileMan
+    /// data dictionaries: KIDS builds, ZWR exports of ^DD).
     #[arg(long, value_parser = parse_kind)]
     pub kind: Kind,
     /// A file, or a directory of them.
@@ -48,6 +49,12 @@ pub struct IngestArgs {
     /// Also read the directory's subdirectories.
     #[arg(long)]
     pub recursive: bool,
+    /// Read only files whose path under --source (or name) matches; `*`, `?`, `**`; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files whose path under --source (or name) matches; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Where COPY members are found (NAME, NAME.cpy, NAME.cob, NAME.cbl); repeatable.
     #[arg(long, value_name = "DIR")]
     pub copylib: Vec<PathBuf>,
@@ -84,6 +91,39 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
         let known: Vec<&str> = Kind::ALL.iter().map(Kind::as_str).collect();
         format!("unknown kind {text:?} (known: {})", known.join(", "))
     })
+}
+
+/// Whether `path` (relative, `/`-separated) matches a glob: `*` and `?` within one segment, `**`
+/// across segments. A pattern without `/` is matched against the file name alone, as
+/// `.gitignore` does.
+fn glob_matches(pattern: &str, path: &str) -> bool {
+    fn matches(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+                let rest = rest[1..].strip_prefix(b"/").unwrap_or(&rest[1..]);
+                (0..=s.len()).any(|i| matches(rest, &s[i..]))
+            }
+            Some((b'*', rest)) => {
+                let segment = s.iter().position(|&c| c == b'/').unwrap_or(s.len());
+                (0..=segment).any(|i| matches(rest, &s[i..]))
+            }
+            Some((b'?', rest)) => s.first().is_some_and(|&c| c != b'/') && matches(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && matches(rest, &s[1..]),
+        }
+    }
+    let subject = if pattern.contains('/') {
+        path
+    } else {
+        path.rsplit('/').next().unwrap_or(path)
+    };
+    matches(pattern.as_bytes(), subject.as_bytes())
+}
+
+/// Whether a file passes `--include` (any, when given) and `--exclude` (none).
+fn selected(relative: &str, include: &[String], exclude: &[String]) -> bool {
+    (include.is_empty() || include.iter().any(|g| glob_matches(g, relative)))
+        && !exclude.iter().any(|g| glob_matches(g, relative))
 }
 
 /// The files of a source: the file itself, or the directory's files of the kind, sorted.
@@ -189,7 +229,21 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
 }
 
 async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let files = files(&args.source, args.kind, args.recursive)?;
+    let root = if args.source.is_dir() {
+        args.source.clone()
+    } else {
+        args.source.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let relative = |file: &Path| {
+        file.strip_prefix(&root)
+            .unwrap_or(file)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let files: Vec<PathBuf> = files(&args.source, args.kind, args.recursive)?
+        .into_iter()
+        .filter(|f| selected(&relative(f), &args.include, &args.exclude))
+        .collect();
     if files.is_empty() {
         bail!("no {} files in {}", args.kind.as_str(), args.source.display());
     }
@@ -204,18 +258,13 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
     if let Some(run) = run {
         store::start_run(pool, run, args.kind, &args.source.display().to_string()).await?;
     }
-    let root = if args.source.is_dir() {
-        args.source.clone()
-    } else {
-        args.source.parent().map(Path::to_path_buf).unwrap_or_default()
-    };
     let mut figures = RunFigures::default();
     let mut rejected = Vec::new();
     for file in &files {
         figures.files_seen += 1;
         let source_name = match &args.name {
             Some(name) => name.clone(),
-            None => file.strip_prefix(&root).unwrap_or(file).display().to_string(),
+            None => relative(file),
         };
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         figures.bytes += bytes.len() as u64;
@@ -305,4 +354,31 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
     } else {
         ExitCode::from(super::TASK_FAILED)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn globs_match_as_a_shell_and_gitignore_do() {
+        assert!(
+            glob_matches("*.yaml", "deploy/web.yaml"),
+            "a bare pattern matches the file name"
+        );
+        assert!(!glob_matches("*.yaml", "deploy/web.yml"));
+        assert!(glob_matches("deploy/*.yaml", "deploy/web.yaml"));
+        assert!(
+            !glob_matches("deploy/*.yaml", "deploy/prod/web.yaml"),
+            "* stays in one segment"
+        );
+        assert!(glob_matches("deploy/**/*.yaml", "deploy/prod/eu/web.yaml"));
+        assert!(
+            glob_matches("deploy/**/*.yaml", "deploy/web.yaml"),
+            "** matches no segment too"
+        );
+        assert!(glob_matches("**/templates/**", "chart/templates/a.yaml"));
+        assert!(glob_matches("v?.cpy", "v1.cpy"));
+        assert!(!glob_matches("v?.cpy", "v12.cpy"));
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the whole service against a real PostgreSQL and a real Redis.
 //! Each test has a database, a Redis key prefix and a directory of its own.
 
+mod artifacts;
 mod cli;
 mod copybooks;
 mod corpus;

@@ -2,25 +2,31 @@
 //! into one uniform record shape. One module per kind; pure functions, no I/O.
 
 pub mod cobol;
+pub mod k8s;
+pub mod mumps;
 pub mod record;
 
 use serde::Serialize;
 
 pub use record::{MetadataRecord, Warning};
 
-/// The kinds of artifact the family reads (more to come: k8s, fastapi, irs, mumps).
+/// The kinds of artifact the family reads (more to come: fastapi, irs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Cobol,
+    K8s,
+    Mumps,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 1] = [Kind::Cobol];
+    pub const ALL: [Kind; 3] = [Kind::Cobol, Kind::K8s, Kind::Mumps];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Kind::Cobol => "cobol",
+            Kind::K8s => "k8s",
+            Kind::Mumps => "mumps",
         }
     }
 
@@ -33,14 +39,22 @@ impl Kind {
         let extension = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
         match self {
             Kind::Cobol => matches!(extension.as_deref(), Some("cpy" | "cob" | "cbl" | "copy" | "cobol")),
+            Kind::K8s => matches!(extension.as_deref(), Some("yaml" | "yml" | "json")),
+            Kind::Mumps => matches!(extension.as_deref(), Some("kid" | "kids" | "zwr")),
         }
     }
 
-    /// The artifact's text: UTF-8, or for the mainframe kinds any other bytes as Latin-1
-    /// (every byte a character, so nothing is lost).
+    /// Whether the kind's files must be UTF-8 (YAML and Python say so); the mainframe kinds
+    /// read any other bytes as Latin-1.
+    pub fn needs_utf8(&self) -> bool {
+        matches!(self, Kind::K8s)
+    }
+
+    /// The artifact's text: UTF-8, or any other bytes as Latin-1 (every byte a character, so
+    /// nothing is lost). [`parse`] refuses non-UTF-8 bytes for the kinds that need UTF-8.
     pub fn text(&self, bytes: &[u8]) -> String {
         match std::str::from_utf8(bytes) {
-            Ok(text) => text.to_owned(),
+            Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text).to_owned(),
             Err(_) => bytes.iter().map(|&b| b as char).collect(),
         }
     }
@@ -87,8 +101,24 @@ pub fn parse_with(kind: Kind, bytes: &[u8], library: &dyn cobol::CopyLibrary) ->
             message: "the file holds NUL bytes: not text".into(),
         });
     }
+    if kind.needs_utf8()
+        && let Err(e) = std::str::from_utf8(bytes)
+    {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(Refusal {
+            class: "encoding",
+            line: u32::try_from(line).ok(),
+            message: format!(
+                "not UTF-8 (byte {}): {} files must be UTF-8",
+                e.valid_up_to(),
+                kind.as_str()
+            ),
+        });
+    }
     let text = kind.text(bytes);
     match kind {
+        Kind::K8s => k8s::parse(&text),
+        Kind::Mumps => mumps::parse(&text),
         Kind::Cobol => cobol::parse_with(&text, library)
             .map(|book| Parsed {
                 records: book.records,

@@ -1,0 +1,157 @@
+//! Real technical artifacts published in public repositories (`tests/fixtures/metadata/`, each
+//! folder's `SOURCES.md` says where each comes from) read into records: counts per record kind
+//! and spot values counted by hand.
+
+use std::path::PathBuf;
+
+use intake_actors::metadata::{self, Kind, MetadataRecord, Parsed};
+
+fn fixture(kind: &str, file: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/metadata")
+        .join(kind)
+        .join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn count(parsed: &Parsed, kind: &str) -> usize {
+    parsed.records.iter().filter(|r| r.kind == kind).count()
+}
+
+fn record<'a>(parsed: &'a Parsed, path: &str) -> &'a MetadataRecord {
+    parsed
+        .records
+        .iter()
+        .find(|r| r.path == path)
+        .unwrap_or_else(|| panic!("no record {path}"))
+}
+
+#[test]
+fn fileman_builds_give_the_files_subfiles_and_fields_counted_by_hand() {
+    // (file, top-level files, subfiles, fields): tests/fixtures/metadata/mumps/expected.md.
+    let counts = [
+        ("MPR-1_SEQ-4_PAT-4.kid", 1, 2, 29),
+        ("ANRV-4_SEQ-4_PAT-5.kid", 2, 2, 13),
+        ("ES-1_SEQ-40_PAT-41.kid", 3, 6, 22),
+    ];
+    for (file, files, subfiles, fields) in counts {
+        let parsed = metadata::parse(Kind::Mumps, &fixture("mumps", file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            (
+                count(&parsed, "mumps.file"),
+                count(&parsed, "mumps.subfile"),
+                count(&parsed, "mumps.field")
+            ),
+            (files, subfiles, fields),
+            "{file}: files, subfiles, fields"
+        );
+        assert!(parsed.warnings.is_empty(), "{file}: {:?}", parsed.warnings);
+    }
+
+    let mpr = metadata::parse(Kind::Mumps, &fixture("mumps", "MPR-1_SEQ-4_PAT-4.kid")).unwrap();
+    let register = record(&mpr, "850");
+    assert_eq!(register.name, "MISSING PATIENT REGISTER");
+    assert_eq!(register.attributes["global_root"], "^MPR(850,");
+    let patient = record(&mpr, "850/.01");
+    assert_eq!(patient.name, "PATIENT NAME");
+    assert_eq!(patient.attributes["type"], "pointer");
+    assert_eq!(patient.attributes["pointer_file"], "2");
+    assert_eq!(patient.attributes["required"], true);
+    assert_eq!(
+        record(&mpr, "850/7").attributes["codes"],
+        serde_json::json!({"Y": "YES", "N": "NO"})
+    );
+    let found = record(&mpr, "850/20");
+    assert_eq!(found.attributes["type"], "word_processing");
+    assert_eq!(found.attributes["subfile"], "850.01");
+    let status = record(&mpr, "850/99");
+    assert_eq!(status.attributes["storage_node"], "STATUS");
+    assert_eq!(status.attributes["codes"].as_object().map(|c| c.len()), Some(6));
+
+    let anrv = metadata::parse(Kind::Mumps, &fixture("mumps", "ANRV-4_SEQ-4_PAT-5.kid")).unwrap();
+    assert_eq!(record(&anrv, "2048.01/.01").attributes["pointer_file"], "2048.1");
+    assert_eq!(
+        record(&anrv, "2048.11").parent.as_deref(),
+        Some("2048.01"),
+        "a multiple inside a multiple"
+    );
+    assert_eq!(record(&anrv, "2048.11/.01").attributes["type"], "word_processing");
+    assert_eq!(record(&anrv, "2048.1/.01").attributes["width"], 4);
+
+    let es = metadata::parse(Kind::Mumps, &fixture("mumps", "ES-1_SEQ-40_PAT-41.kid")).unwrap();
+    assert_eq!(record(&es, "916/.5").attributes["pointer_file"], "40.8");
+    assert_eq!(record(&es, "916.53").attributes["word_processing"], true);
+    assert_eq!(record(&es, "916.53").parent.as_deref(), Some("916.05"));
+    assert_eq!(
+        record(&es, "912").attributes["partial"],
+        true,
+        "a build that ships a few fields of 912"
+    );
+    assert_eq!(
+        record(&es, "912.17").parent.as_deref(),
+        Some("912"),
+        "a subfile shipped without its UP node belongs to the field that names it"
+    );
+    assert_eq!(record(&es, "912/130").attributes["type"], "multiple");
+}
+
+/// An attribute as `expected.tsv` writes it: arrays joined by commas (objects by their `name`).
+fn attribute_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|v| v.get("name").map_or_else(|| attribute_text(v), attribute_text))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn kubernetes_manifests_give_the_objects_and_containers_counted_by_hand() {
+    let expected = String::from_utf8(fixture("k8s", "expected.tsv")).unwrap();
+    let mut checked = 0;
+    for line in expected.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let columns: Vec<&str> = line.split('\t').collect();
+        let [file, resources, containers, init, spot] = columns[..] else {
+            panic!("expected.tsv: {line}")
+        };
+        let result = metadata::parse(Kind::K8s, &fixture("k8s", file));
+        if let Some(class) = resources.strip_prefix("refused:") {
+            let refusal = result.err().unwrap_or_else(|| panic!("{file}: read, not refused"));
+            assert_eq!(refusal.class, class, "{file}");
+            checked += 1;
+            continue;
+        }
+        let parsed = result.unwrap_or_else(|e| panic!("{file}: {e}"));
+        let init_count = parsed
+            .records
+            .iter()
+            .filter(|r| r.kind == "k8s.container" && r.attributes["init"] == true)
+            .count();
+        assert_eq!(
+            (
+                count(&parsed, "k8s.resource"),
+                count(&parsed, "k8s.container") - init_count,
+                init_count
+            ),
+            (
+                resources.parse().unwrap(),
+                containers.parse().unwrap(),
+                init.parse().unwrap()
+            ),
+            "{file}: resources, containers, init containers"
+        );
+        // `PATH.attribute=value`; object names hold dots, attributes do not.
+        let (target, value) = spot.split_once('=').unwrap();
+        let (path, attribute) = target.rsplit_once('.').unwrap();
+        assert_eq!(
+            attribute_text(&record(&parsed, path).attributes[attribute]),
+            value,
+            "{file}: {target}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "the fixtures hold at least ten manifests");
+}
