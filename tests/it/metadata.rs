@@ -1,6 +1,7 @@
-//! Copybooks into the metadata records through `intake metadata ingest`: a first run inserts,
+//! Artifacts into the metadata records through `intake metadata ingest`: a first run inserts,
 //! an unchanged re-run writes no row at all, a changed copybook updates and tombstones, a
-//! broken one is refused alone, a dry run writes nothing.
+//! broken file is refused alone, a dry run writes nothing; real manifests and data dictionaries
+//! go the same way.
 
 use serde_json::Value;
 
@@ -17,9 +18,13 @@ const BOOK: &str = "\
 ";
 
 fn ingest(env: &TestEnv, dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    ingest_kind(env, "cobol", dir, extra)
+}
+
+fn ingest_kind(env: &TestEnv, kind: &str, dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, Value, String) {
     let out = env
         .command()
-        .args(["metadata", "ingest", "--kind", "cobol", "--json", "--source"])
+        .args(["metadata", "ingest", "--kind", kind, "--json", "--source"])
         .arg(dir)
         .args(extra)
         .output()
@@ -189,4 +194,64 @@ async fn copy_members_come_from_the_copy_library_and_a_stated_length_is_checked(
         .await
         .unwrap();
     assert_eq!(warned, 1, "the length mismatch is kept, the records are stored");
+}
+
+#[tokio::test]
+async fn real_manifests_and_data_dictionaries_are_stored_and_refusals_kept_apart() {
+    let env = TestEnv::new().await;
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metadata");
+
+    // Ten manifests (86 objects and containers), a Helm template and a workflow.
+    let (code, first, err) = ingest_kind(&env, "k8s", &fixtures.join("k8s"), &[]);
+    assert_eq!(code, Some(3), "two files refused: {err}");
+    assert_eq!(
+        (first["files_ingested"].clone(), first["files_rejected"].clone()),
+        (Value::from(10), Value::from(2))
+    );
+    assert_eq!(first["records_seen"], 86, "{first}");
+    assert_eq!(first["changes"]["inserted"], 86);
+    let classes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT source_name, error_class FROM source_metadata_errors WHERE error_class <> 'warning' ORDER BY 1",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        classes,
+        [
+            ("helm-deployment.yaml".to_owned(), "helm_template".to_owned()),
+            ("not-a-manifest.yaml".to_owned(), "not_a_manifest".to_owned())
+        ]
+    );
+    let image: String = sqlx::query_scalar(
+        "SELECT attributes ->> 'image_tag' FROM source_metadata \
+         WHERE semantic_path = 'k8s:microservices-demo-kubernetes-manifests.yaml#Deployment/frontend/containers/server'",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert!(!image.is_empty());
+
+    let before = xmins(&env).await;
+    let (code, again, err) = ingest_kind(
+        &env,
+        "k8s",
+        &fixtures.join("k8s"),
+        &["--exclude", "helm-*", "--exclude", "not-a-*"],
+    );
+    assert_eq!(code, Some(0), "the refused files excluded: {err}");
+    assert_eq!(again["changes"]["unchanged"], 86);
+    assert_eq!(xmins(&env).await, before, "an unchanged re-run writes no row");
+
+    let (code, report, err) = ingest_kind(&env, "mumps", &fixtures.join("mumps"), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    // 3 + 4 + 9 files and subfiles, 29 + 13 + 22 fields (expected.md).
+    assert_eq!(report["changes"]["inserted"], 80, "{report}");
+    let pointer: String = sqlx::query_scalar(
+        "SELECT attributes ->> 'pointer_file' FROM source_metadata WHERE semantic_path = 'mumps:MPR-1_SEQ-4_PAT-4.kid#850/.01'",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(pointer, "2");
 }
