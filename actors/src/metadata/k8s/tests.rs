@@ -342,3 +342,24 @@ fn image_references_split_as_a_runtime_splits_them() {
         );
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+    #[test]
+    fn any_text_is_records_or_a_refusal_never_a_panic(text in "(\\PC|\\n){0,300}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn yaml_shaped_noise_is_records_or_a_refusal(text in "([a-zA-Z:{}\\[\\],&*!|>'\"#?-]| |\\n|apiVersion: v1\\n|kind: Pod\\n|  ){0,200}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn every_cut_of_a_manifest_is_read_or_refused(cut in 0usize..APP.len()) {
+        if APP.is_char_boundary(cut) {
+            let _ = parse(&APP[..cut]);
+        }
+    }
+}

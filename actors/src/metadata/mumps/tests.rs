@@ -176,3 +176,24 @@ fn what_is_not_a_dictionary_is_refused() {
     let bad_subscript = parse("^DD(9000,X,0)=\"NAME^F\"\n").unwrap_err();
     assert_eq!(bad_subscript.class, "parse_error");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+    #[test]
+    fn any_text_is_records_or_a_refusal_never_a_panic(text in "(\\PC|\\n){0,300}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn global_shaped_noise_is_records_or_a_refusal(text in "(\\^DD\\(|\\^DIC\\(|[0-9.,\"^;:=()$C_]|[A-Z]|\\n){0,200}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn every_cut_of_an_export_is_read_or_refused(cut in 0usize..ZWR.len()) {
+        if ZWR.is_char_boundary(cut) {
+            let _ = parse(&ZWR[..cut]);
+        }
+    }
+}
