@@ -36,8 +36,9 @@ pub enum MetadataAction {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// The kind of artifact: cobol (copybooks), k8s (manifests, YAML or JSON), mumps (FileMan
-    /// data dictionaries: KIDS builds, ZWR exports of ^DD).
+    /// The kind of artifact: cobol (copybooks), k8s (manifests, YAML or JSON), irs (record
+    /// layouts: delimited, publication text, tables in code), mumps (FileMan data dictionaries:
+    /// KIDS builds, ZWR exports of ^DD).
     #[arg(long, value_parser = parse_kind)]
     pub kind: Kind,
     /// A file, or a directory of them.

@@ -155,3 +155,64 @@ fn kubernetes_manifests_give_the_objects_and_containers_counted_by_hand() {
     }
     assert!(checked >= 10, "the fixtures hold at least ten manifests");
 }
+
+fn place(parsed: &Parsed, path: &str) -> (u64, u64) {
+    let r = record(parsed, path);
+    (
+        r.attributes["start"].as_u64().unwrap(),
+        r.attributes["length"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn irs_layouts_in_filing_libraries_give_the_fields_counted_by_hand() {
+    // tests/fixtures/metadata/irs/expected.md: 6 records and 33 form tails, 511 fields; starts
+    // counted from 0 in the Go source, from 1 in the publication (and here).
+    let moov = metadata::parse(Kind::Irs, &fixture("irs", "moov_irs_specification.go")).unwrap();
+    assert_eq!((count(&moov, "irs.layout"), count(&moov, "irs.field")), (39, 511));
+    for (layout, fields, length) in [
+        ("TRecordLayout", 36, 750),
+        ("ARecordLayout", 23, 750),
+        ("BRecordLayout", 40, 750),
+        ("CRecordLayout", 25, 750),
+        ("KRecordLayout", 29, 750),
+        ("FRecordLayout", 9, 750),
+        ("Sub1099NECLayout", 8, 207),
+    ] {
+        let r = record(&moov, layout);
+        assert_eq!(
+            (r.attributes["fields"].clone(), r.attributes["record_length"].clone()),
+            (serde_json::json!(fields), serde_json::json!(length)),
+            "{layout}"
+        );
+    }
+    assert_eq!(place(&moov, "TRecordLayout/TCC"), (16, 5));
+    assert_eq!(place(&moov, "ARecordLayout/PayerState"), (214, 2));
+    assert_eq!(place(&moov, "BRecordLayout/PaymentAmountA"), (163, 12));
+    assert_eq!(place(&moov, "KRecordLayout/CombinedFederalStateCode"), (747, 2));
+    assert_eq!(place(&moov, "FRecordLayout/TotalNumberPayees"), (50, 8));
+    assert_eq!(record(&moov, "TRecordLayout/TCC").attributes["requirement"], "Required");
+    // The two form tails that do not tile their 207 bytes are kept, with warnings.
+    for tail in ["Sub1099KLayout", "Sub1099SALayout"] {
+        assert!(
+            moov.warnings.iter().any(|w| w.message.starts_with(&format!("{tail}:"))),
+            "{tail}: {:?}",
+            moov.warnings
+        );
+    }
+    assert!(
+        moov.warnings
+            .iter()
+            .all(|w| w.message.starts_with("Sub1099KLayout:") || w.message.starts_with("Sub1099SALayout:")),
+        "every other layout tiles its record: {:?}",
+        moov.warnings
+    );
+
+    let fire = metadata::parse(Kind::Irs, &fixture("irs", "fire1099_transmitter.py")).unwrap();
+    assert_eq!((count(&fire, "irs.layout"), count(&fire, "irs.field")), (1, 36));
+    assert_eq!(record(&fire, "_ITEMS").attributes["record_length"], 750);
+    assert_eq!(place(&fire, "_ITEMS/transmitter_control_code"), (16, 5));
+    assert_eq!(place(&fire, "_ITEMS/contact_email_address"), (359, 50));
+    assert_eq!(place(&fire, "_ITEMS/total_number_of_payees"), (296, 8));
+    assert_eq!(place(&fire, "_ITEMS/vendor_foreign_entity_indicator"), (740, 1));
+}

@@ -197,7 +197,7 @@ async fn copy_members_come_from_the_copy_library_and_a_stated_length_is_checked(
 }
 
 #[tokio::test]
-async fn real_manifests_and_data_dictionaries_are_stored_and_refusals_kept_apart() {
+async fn real_manifests_layouts_and_data_dictionaries_are_stored_and_refusals_kept_apart() {
     let env = TestEnv::new().await;
     let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metadata");
 
@@ -254,4 +254,17 @@ async fn real_manifests_and_data_dictionaries_are_stored_and_refusals_kept_apart
     .await
     .unwrap();
     assert_eq!(pointer, "2");
+
+    // Layouts kept in two filing libraries' code: 40 layouts, 547 fields; gaps are warnings.
+    let (code, report, err) = ingest_kind(&env, "irs", &fixtures.join("irs"), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(report["changes"]["inserted"], 587, "{report}");
+    let start: i64 = sqlx::query_scalar(
+        "SELECT (attributes ->> 'start')::bigint FROM source_metadata \
+         WHERE semantic_path = 'irs:moov_irs_specification.go#TRecordLayout/TCC'",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(start, 16);
 }

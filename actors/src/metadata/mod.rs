@@ -2,6 +2,7 @@
 //! into one uniform record shape. One module per kind; pure functions, no I/O.
 
 pub mod cobol;
+pub mod irs;
 pub mod k8s;
 pub mod mumps;
 pub mod record;
@@ -10,22 +11,24 @@ use serde::Serialize;
 
 pub use record::{MetadataRecord, Warning};
 
-/// The kinds of artifact the family reads (more to come: fastapi, irs).
+/// The kinds of artifact the family reads (more to come: fastapi).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Cobol,
     K8s,
+    Irs,
     Mumps,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Cobol, Kind::K8s, Kind::Mumps];
+    pub const ALL: [Kind; 4] = [Kind::Cobol, Kind::K8s, Kind::Irs, Kind::Mumps];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Kind::Cobol => "cobol",
             Kind::K8s => "k8s",
+            Kind::Irs => "irs",
             Kind::Mumps => "mumps",
         }
     }
@@ -41,6 +44,11 @@ impl Kind {
             Kind::Cobol => matches!(extension.as_deref(), Some("cpy" | "cob" | "cbl" | "copy" | "cobol")),
             Kind::K8s => matches!(extension.as_deref(), Some("yaml" | "yml" | "json")),
             Kind::Mumps => matches!(extension.as_deref(), Some("kid" | "kids" | "zwr")),
+            // Layout tables: delimited, publication text, or kept in a library's code.
+            Kind::Irs => matches!(
+                extension.as_deref(),
+                Some("csv" | "tsv" | "txt" | "go" | "py" | "js" | "ts" | "rb" | "java" | "cs" | "kt")
+            ),
         }
     }
 
@@ -119,6 +127,7 @@ pub fn parse_with(kind: Kind, bytes: &[u8], library: &dyn cobol::CopyLibrary) ->
     match kind {
         Kind::K8s => k8s::parse(&text),
         Kind::Mumps => mumps::parse(&text),
+        Kind::Irs => irs::parse(&text),
         Kind::Cobol => cobol::parse_with(&text, library)
             .map(|book| Parsed {
                 records: book.records,
