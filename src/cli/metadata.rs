@@ -36,9 +36,9 @@ pub enum MetadataAction {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// The kind of artifact: cobol (copybooks), k8s (manifests, YAML or JSON), irs (record
-    /// layouts: delimited, publication text, tables in code), mumps (FileMan data dictionaries:
-    /// KIDS builds, ZWR exports of ^DD).
+    /// The kind of artifact: cobol (copybooks), k8s (manifests, YAML or JSON), fastapi (a
+    /// project directory, read statically), irs (record layouts: delimited, publication text,
+    /// tables in code), mumps (FileMan data dictionaries: KIDS builds, ZWR exports of ^DD).
     #[arg(long, value_parser = parse_kind)]
     pub kind: Kind,
     /// A file, or a directory of them.
@@ -47,7 +47,7 @@ pub struct IngestArgs {
     /// The source's name in semantic paths (default: each file's path relative to --source).
     #[arg(long)]
     pub name: Option<String>,
-    /// Also read the directory's subdirectories.
+    /// Also read the directory's subdirectories (always, for a FastAPI project).
     #[arg(long)]
     pub recursive: bool,
     /// Read only files whose path under --source (or name) matches; `*`, `?`, `**`; repeatable.
@@ -139,7 +139,10 @@ fn files(source: &Path, kind: Kind, recursive: bool) -> anyhow::Result<Vec<PathB
         for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
             let path = entry?.path();
             if path.is_dir() {
-                if recursive {
+                // Tool and environment folders (`.git`, `.venv`, caches) are not the project's.
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                let skipped = name.starts_with('.') || matches!(name, "__pycache__" | "node_modules" | "site-packages");
+                if (recursive || kind == Kind::Fastapi) && !skipped {
                     dirs.push(path);
                 }
             } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| kind.reads(n)) {
@@ -259,6 +262,18 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
     if let Some(run) = run {
         store::start_run(pool, run, args.kind, &args.source.display().to_string()).await?;
     }
+    let library = CopyDirs(args.copylib.clone());
+    // A FastAPI project is read whole: a route's path takes the prefixes of other modules.
+    let mut project = if args.kind == Kind::Fastapi {
+        let mut sources = Vec::with_capacity(files.len());
+        for file in &files {
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            sources.push((relative(file), bytes));
+        }
+        Some(metadata::parse_project(args.kind, &sources, &library).into_iter())
+    } else {
+        None
+    };
     let mut figures = RunFigures::default();
     let mut rejected = Vec::new();
     for file in &files {
@@ -269,8 +284,11 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
         };
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         figures.bytes += bytes.len() as u64;
-        let library = CopyDirs(args.copylib.clone());
-        let parsed = match metadata::parse_with(args.kind, &bytes, &library) {
+        let read = match project.as_mut().and_then(Iterator::next) {
+            Some(read) => read,
+            None => metadata::parse_with(args.kind, &bytes, &library),
+        };
+        let parsed = match read {
             Ok(parsed) => parsed,
             Err(refusal) => {
                 figures.files_rejected += 1;

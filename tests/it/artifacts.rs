@@ -216,3 +216,165 @@ fn irs_layouts_in_filing_libraries_give_the_fields_counted_by_hand() {
     assert_eq!(place(&fire, "_ITEMS/total_number_of_payees"), (296, 8));
     assert_eq!(place(&fire, "_ITEMS/vendor_foreign_entity_indicator"), (740, 1));
 }
+
+/// A project's `.py` files, with their paths under its root, sorted.
+fn python_project(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/metadata/fastapi")
+        .join(dir);
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "py") {
+                let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+                files.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn all(results: Vec<Result<Parsed, metadata::Refusal>>) -> Parsed {
+    let mut merged = Parsed::default();
+    for result in results {
+        let parsed = result.unwrap_or_else(|e| panic!("{e}"));
+        merged.records.extend(parsed.records);
+        merged.warnings.extend(parsed.warnings);
+    }
+    merged
+}
+
+fn parameters(route: &MetadataRecord) -> Vec<(String, String)> {
+    route.attributes["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["in"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn texts(value: &serde_json::Value) -> Vec<&str> {
+    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
+}
+
+#[test]
+fn fastapi_projects_give_the_routers_routes_and_models_counted_by_hand() {
+    // tests/fixtures/metadata/fastapi/expected.md.
+    for (dir, routers, routes, models) in [
+        ("full-stack-template", 7, 23, 20),
+        ("bigger-applications", 4, 8, 0),
+        ("notes-crud-async", 3, 6, 2),
+    ] {
+        let files = python_project(dir);
+        let parsed = all(metadata::parse_project(
+            Kind::Fastapi,
+            &files,
+            &metadata::cobol::NoLibrary,
+        ));
+        assert_eq!(
+            (
+                count(&parsed, "fastapi.router"),
+                count(&parsed, "fastapi.route"),
+                count(&parsed, "fastapi.model")
+            ),
+            (routers, routes, models),
+            "{dir}: routers, routes, models"
+        );
+        assert!(parsed.warnings.is_empty(), "{dir}: {:?}", parsed.warnings);
+    }
+
+    let template = all(metadata::parse_project(
+        Kind::Fastapi,
+        &python_project("full-stack-template"),
+        &metadata::cobol::NoLibrary,
+    ));
+    let update = record(&template, "PUT /api/v1/items/{id}");
+    assert_eq!(update.name, "update_item");
+    assert_eq!(
+        parameters(update),
+        [
+            ("id".to_owned(), "path".to_owned()),
+            ("item_in".to_owned(), "body".to_owned())
+        ]
+    );
+    assert_eq!(update.attributes["response_model"], "ItemPublic");
+    assert_eq!(
+        texts(&update.attributes["dependencies"]),
+        ["get_db", "get_current_user"]
+    );
+    let email = record(&template, "POST /api/v1/utils/test-email/");
+    assert_eq!(parameters(email), [("email_to".to_owned(), "query".to_owned())]);
+    assert_eq!(email.attributes["status_code"], "201");
+    assert_eq!(email.attributes["response_model"], "Message");
+    assert_eq!(
+        texts(&email.attributes["dependencies"]),
+        ["get_current_active_superuser"]
+    );
+    assert_eq!(
+        texts(&record(&template, "POST /api/v1/login/access-token").attributes["tags"]),
+        ["login"]
+    );
+    assert!(record(&template, "POST /api/v1/private/users/").attributes["included"] == true);
+    let user_create = record(&template, "UserCreate");
+    assert_eq!(user_create.attributes["fields"][0]["name"], "password");
+    assert_eq!(user_create.attributes["fields"][0]["constraints"]["min_length"], 8);
+    let item = record(&template, "Item");
+    let id = &item.attributes["fields"][0];
+    assert_eq!(
+        (id["name"].as_str(), id["required"].as_bool()),
+        (Some("id"), Some(false)),
+        "a default_factory"
+    );
+
+    let bigger = all(metadata::parse_project(
+        Kind::Fastapi,
+        &python_project("bigger-applications"),
+        &metadata::cobol::NoLibrary,
+    ));
+    let admin = record(&bigger, "POST /admin/");
+    assert_eq!(admin.name, "update_admin");
+    assert_eq!(texts(&admin.attributes["tags"]), ["admin"]);
+    assert_eq!(
+        texts(&admin.attributes["dependencies"]),
+        ["get_token_header", "get_query_token"],
+        "the include's, then the app's"
+    );
+    assert_eq!(
+        texts(&record(&bigger, "PUT /items/{item_id}").attributes["tags"]),
+        ["items", "custom"]
+    );
+    assert_eq!(
+        texts(&record(&bigger, "GET /").attributes["dependencies"]),
+        ["get_query_token"]
+    );
+
+    let notes = all(metadata::parse_project(
+        Kind::Fastapi,
+        &python_project("notes-crud-async"),
+        &metadata::cobol::NoLibrary,
+    ));
+    let read = record(&notes, "GET /notes/{id}/");
+    assert_eq!(parameters(read), [("id".to_owned(), "path".to_owned())]);
+    assert_eq!(
+        read.attributes["parameters"][0]["required"], true,
+        "Path(...) is required"
+    );
+    let create = record(&notes, "POST /notes/");
+    assert_eq!(create.attributes["status_code"], "201");
+    assert_eq!(parameters(create), [("payload".to_owned(), "body".to_owned())]);
+    assert_eq!(
+        record(&notes, "GET /notes/").attributes["response_model"],
+        "List[NoteDB]"
+    );
+    assert!(notes.records.iter().any(|r| r.path == "GET /ping"));
+}

@@ -267,4 +267,17 @@ async fn real_manifests_layouts_and_data_dictionaries_are_stored_and_refusals_ke
     .await
     .unwrap();
     assert_eq!(start, 16);
+
+    // A FastAPI project, read whole: 7 routers, 23 routes, 20 models.
+    let (code, report, err) = ingest_kind(&env, "fastapi", &fixtures.join("fastapi/full-stack-template"), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(report["changes"]["inserted"], 50, "{report}");
+    let handler: String = sqlx::query_scalar(
+        "SELECT name FROM source_metadata \
+         WHERE semantic_path = 'fastapi:app/api/routes/items.py#PUT /api/v1/items/{id}'",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(handler, "update_item");
 }

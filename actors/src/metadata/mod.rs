@@ -2,6 +2,7 @@
 //! into one uniform record shape. One module per kind; pure functions, no I/O.
 
 pub mod cobol;
+pub mod fastapi;
 pub mod irs;
 pub mod k8s;
 pub mod mumps;
@@ -11,23 +12,25 @@ use serde::Serialize;
 
 pub use record::{MetadataRecord, Warning};
 
-/// The kinds of artifact the family reads (more to come: fastapi).
+/// The kinds of artifact the family reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Cobol,
     K8s,
+    Fastapi,
     Irs,
     Mumps,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Cobol, Kind::K8s, Kind::Irs, Kind::Mumps];
+    pub const ALL: [Kind; 5] = [Kind::Cobol, Kind::K8s, Kind::Fastapi, Kind::Irs, Kind::Mumps];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Kind::Cobol => "cobol",
             Kind::K8s => "k8s",
+            Kind::Fastapi => "fastapi",
             Kind::Irs => "irs",
             Kind::Mumps => "mumps",
         }
@@ -43,6 +46,7 @@ impl Kind {
         match self {
             Kind::Cobol => matches!(extension.as_deref(), Some("cpy" | "cob" | "cbl" | "copy" | "cobol")),
             Kind::K8s => matches!(extension.as_deref(), Some("yaml" | "yml" | "json")),
+            Kind::Fastapi => matches!(extension.as_deref(), Some("py" | "pyi")),
             Kind::Mumps => matches!(extension.as_deref(), Some("kid" | "kids" | "zwr")),
             // Layout tables: delimited, publication text, or kept in a library's code.
             Kind::Irs => matches!(
@@ -55,7 +59,7 @@ impl Kind {
     /// Whether the kind's files must be UTF-8 (YAML and Python say so); the mainframe kinds
     /// read any other bytes as Latin-1.
     pub fn needs_utf8(&self) -> bool {
-        matches!(self, Kind::K8s)
+        matches!(self, Kind::K8s | Kind::Fastapi)
     }
 
     /// The artifact's text: UTF-8, or any other bytes as Latin-1 (every byte a character, so
@@ -95,6 +99,62 @@ pub fn parse(kind: Kind, bytes: &[u8]) -> Result<Parsed, Refusal> {
 
 /// Reads one artifact of `kind`; the members it copies (COBOL `COPY`) come from `library`.
 pub fn parse_with(kind: Kind, bytes: &[u8], library: &dyn cobol::CopyLibrary) -> Result<Parsed, Refusal> {
+    let text = readable(kind, bytes)?;
+    match kind {
+        Kind::K8s => k8s::parse(&text),
+        Kind::Fastapi => fastapi::parse(&text),
+        Kind::Mumps => mumps::parse(&text),
+        Kind::Irs => irs::parse(&text),
+        Kind::Cobol => cobol::parse_with(&text, library)
+            .map(|book| Parsed {
+                records: book.records,
+                warnings: book.warnings,
+            })
+            .map_err(|e| Refusal {
+                class: "parse_error",
+                line: Some(e.line),
+                message: e.message,
+            }),
+    }
+}
+
+/// Reads the files of one project together: a FastAPI route's full path takes the prefixes of
+/// the modules that include its router. Each file gets its records or its refusal, in order.
+/// The other kinds read each file on its own.
+pub fn parse_project(
+    kind: Kind,
+    files: &[(String, Vec<u8>)],
+    library: &dyn cobol::CopyLibrary,
+) -> Vec<Result<Parsed, Refusal>> {
+    if kind != Kind::Fastapi {
+        return files
+            .iter()
+            .map(|(_, bytes)| parse_with(kind, bytes, library))
+            .collect();
+    }
+    let texts: Vec<Result<String, Refusal>> = files.iter().map(|(_, bytes)| readable(kind, bytes)).collect();
+    let readable_files: Vec<fastapi::SourceFile> = files
+        .iter()
+        .zip(&texts)
+        .filter_map(|((path, _), text)| {
+            Some(fastapi::SourceFile {
+                path,
+                text: text.as_ref().ok()?,
+            })
+        })
+        .collect();
+    let mut read = fastapi::parse_project(&readable_files).into_iter();
+    texts
+        .iter()
+        .map(|text| match text {
+            Err(refusal) => Err(refusal.clone()),
+            Ok(_) => read.next().unwrap_or_else(|| Ok(Parsed::default())),
+        })
+        .collect()
+}
+
+/// The file's text, or why it cannot be read as one of `kind`: too large, binary, not UTF-8.
+fn readable(kind: Kind, bytes: &[u8]) -> Result<String, Refusal> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Refusal {
             class: "too_large",
@@ -123,20 +183,5 @@ pub fn parse_with(kind: Kind, bytes: &[u8], library: &dyn cobol::CopyLibrary) ->
             ),
         });
     }
-    let text = kind.text(bytes);
-    match kind {
-        Kind::K8s => k8s::parse(&text),
-        Kind::Mumps => mumps::parse(&text),
-        Kind::Irs => irs::parse(&text),
-        Kind::Cobol => cobol::parse_with(&text, library)
-            .map(|book| Parsed {
-                records: book.records,
-                warnings: book.warnings,
-            })
-            .map_err(|e| Refusal {
-                class: "parse_error",
-                line: Some(e.line),
-                message: e.message,
-            }),
-    }
+    Ok(kind.text(bytes))
 }
