@@ -335,7 +335,8 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
             }
         }
         let records = store::prepare(args.kind, &source_name, &text, parsed.records);
-        figures.records_seen += records.len() as u64;
+        // Records, not rows: a record cut into chunks is one record (its changes count rows).
+        figures.records_seen += records.iter().filter(|r| r.chunk_index == 0).count() as u64;
         let changes: Changes = match run {
             Some(run) => store::apply(pool, run, args.kind, &source_name, &records).await?,
             None => store::compare(pool, args.kind, &source_name, &records).await?,

@@ -19,10 +19,18 @@ pub struct StoredRecord {
     pub data_type: Option<String>,
     pub attributes: serde_json::Value,
     pub content: String,
+    /// A record whose source span is longer than [`CHUNK_BYTES`] is stored as several rows,
+    /// split between lines: this row's place among them.
+    pub chunk_index: i32,
+    pub chunk_count: i32,
     pub line_start: i32,
     pub line_end: i32,
     pub content_sha256: String,
 }
+
+/// Content above this size is split between lines into chunks of at most this size (a single
+/// longer line stays whole): rows stay small enough to read, index and embed.
+pub const CHUNK_BYTES: usize = 16 * 1024;
 
 fn hex_sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -49,40 +57,90 @@ pub fn prepare(kind: Kind, source_name: &str, text: &str, records: Vec<MetadataR
     let lines: Vec<&str> = text.lines().collect();
     // Parents come before their children: their ids are known when a child needs one.
     let mut ids: std::collections::HashMap<String, String> = std::collections::HashMap::with_capacity(records.len());
-    records
-        .into_iter()
-        .map(|r| {
-            let semantic = semantic_path(kind, source_name, &r.path);
-            let id = hex_sha256(semantic.as_bytes());
-            let parent = r.parent.as_deref().map(|p| match ids.get(p) {
-                Some(id) => id.clone(),
-                None => hex_sha256(semantic_path(kind, source_name, p).as_bytes()),
-            });
-            let from = (r.line_start.max(1) as usize - 1).min(lines.len());
-            let to = (r.line_end as usize).clamp(from, lines.len());
-            let content = lines[from..to].join("\n");
-            let content_sha256 = content_hash(&r, &content);
-            ids.insert(r.path, id.clone());
-            StoredRecord {
-                id,
-                semantic_path: semantic,
-                parent_id: parent,
+    let mut stored = Vec::with_capacity(records.len());
+    for mut r in records {
+        let semantic = semantic_path(kind, source_name, &r.path);
+        let id = hex_sha256(semantic.as_bytes());
+        let parent = r.parent.as_deref().map(|p| match ids.get(p) {
+            Some(id) => id.clone(),
+            None => hex_sha256(semantic_path(kind, source_name, p).as_bytes()),
+        });
+        let from = (r.line_start.max(1) as usize - 1).min(lines.len());
+        let to = (r.line_end as usize).clamp(from, lines.len());
+        let chunks = chunks(&lines[from..to]);
+        let total = chunks.len();
+        let count = i32::try_from(total).unwrap_or(i32::MAX);
+        for (index, (offset, chunk)) in chunks.into_iter().enumerate() {
+            let content = chunk.join("\n");
+            let first_line = from + offset + 1;
+            let last_line = (first_line + chunk.len()).saturating_sub(1).max(first_line);
+            // Chunk 0 is the record (its id is what children and `show` find); the others
+            // follow it under `…~chunk2`, `…~chunk3`.
+            let (chunk_id, chunk_path) = if index == 0 {
+                (id.clone(), semantic.clone())
+            } else {
+                let path = format!("{semantic}~chunk{}", index + 1);
+                (hex_sha256(path.as_bytes()), path)
+            };
+            let lines_of_chunk = if count == 1 {
+                (r.line_start, r.line_end)
+            } else {
+                (to_u32(first_line), to_u32(last_line))
+            };
+            let content_sha256 = content_hash(&r, &content, lines_of_chunk);
+            // The last chunk (most often the only one) takes the record's values, not copies.
+            let last = index + 1 == total;
+            stored.push(StoredRecord {
+                id: chunk_id,
+                semantic_path: chunk_path,
+                parent_id: parent.clone(),
                 record_kind: r.kind.to_owned(),
-                name: r.name,
-                data_type: r.data_type,
-                attributes: serde_json::Value::Object(r.attributes),
-                content,
-                line_start: i32::try_from(r.line_start).unwrap_or(i32::MAX),
-                line_end: i32::try_from(r.line_end).unwrap_or(i32::MAX),
+                name: if last {
+                    std::mem::take(&mut r.name)
+                } else {
+                    r.name.clone()
+                },
+                data_type: if last { r.data_type.take() } else { r.data_type.clone() },
+                attributes: serde_json::Value::Object(if last {
+                    std::mem::take(&mut r.attributes)
+                } else {
+                    r.attributes.clone()
+                }),
                 content_sha256,
-            }
-        })
-        .collect()
+                content,
+                chunk_index: i32::try_from(index).unwrap_or(i32::MAX),
+                chunk_count: count,
+                line_start: i32::try_from(lines_of_chunk.0).unwrap_or(i32::MAX),
+                line_end: i32::try_from(lines_of_chunk.1).unwrap_or(i32::MAX),
+            });
+        }
+        ids.insert(r.path, id);
+    }
+    stored
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A span's lines in chunks of at most [`CHUNK_BYTES`], each with its offset in the span.
+fn chunks<'a>(lines: &'a [&'a str]) -> Vec<(usize, &'a [&'a str])> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, line) in lines.iter().enumerate() {
+        if i > start && size + line.len() + 1 > CHUNK_BYTES {
+            out.push((start, &lines[start..i]));
+            (start, size) = (i, 0);
+        }
+        size += line.len() + 1;
+    }
+    out.push((start, &lines[start..]));
+    out
 }
 
 /// The hash of everything a change to a record would show in, serialised straight into the
 /// hasher (attribute keys in order: serde_json maps are sorted), so equal records hash equal.
-fn content_hash(r: &MetadataRecord, content: &str) -> String {
+fn content_hash(r: &MetadataRecord, content: &str, lines: (u32, u32)) -> String {
     #[derive(Serialize)]
     struct Normal<'a> {
         record_kind: &'a str,
@@ -111,7 +169,7 @@ fn content_hash(r: &MetadataRecord, content: &str) -> String {
         parent: r.parent.as_deref(),
         attributes: &r.attributes,
         content,
-        lines: (r.line_start, r.line_end),
+        lines,
     };
     // Writing into a hasher cannot fail.
     let _ = serde_json::to_writer(&mut hasher, &normal);
@@ -288,17 +346,18 @@ pub async fn apply(
         sqlx::query(
             "INSERT INTO source_metadata (id, semantic_path, source_kind, source_name, parent_id, record_kind,
                  name, data_type, attributes, content, line_start, line_end, content_sha256,
-                 first_run_id, last_changed_run_id)
+                 first_run_id, last_changed_run_id, chunk_index, chunk_count)
              SELECT id, semantic_path, $1, $2, parent_id, record_kind, name, data_type, attributes, content,
-                    line_start, line_end, content_sha256, $14, $14
+                    line_start, line_end, content_sha256, $14, $14, chunk_index, chunk_count
              FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                         $9::jsonb[], $10::text[], $11::int[], $12::int[], $13::text[])
+                         $9::jsonb[], $10::text[], $11::int[], $12::int[], $13::text[], $15::int[], $16::int[])
                  AS t(id, semantic_path, parent_id, record_kind, name, data_type, attributes, content,
-                      line_start, line_end, content_sha256)
+                      line_start, line_end, content_sha256, chunk_index, chunk_count)
              ON CONFLICT (id) DO UPDATE SET
                  parent_id = EXCLUDED.parent_id, record_kind = EXCLUDED.record_kind, name = EXCLUDED.name,
                  data_type = EXCLUDED.data_type, attributes = EXCLUDED.attributes, content = EXCLUDED.content,
                  line_start = EXCLUDED.line_start, line_end = EXCLUDED.line_end,
+                 chunk_index = EXCLUDED.chunk_index, chunk_count = EXCLUDED.chunk_count,
                  content_sha256 = EXCLUDED.content_sha256, last_changed_run_id = EXCLUDED.last_changed_run_id,
                  deleted_at = NULL, updated_at = now()",
         )
@@ -320,6 +379,8 @@ pub async fn apply(
         .bind(w.iter().map(|r| r.line_end).collect::<Vec<i32>>())
         .bind(col(|r| r.content_sha256.clone()))
         .bind(run)
+        .bind(w.iter().map(|r| r.chunk_index).collect::<Vec<i32>>())
+        .bind(w.iter().map(|r| r.chunk_count).collect::<Vec<i32>>())
         .execute(&mut *tx)
         .await?;
     }

@@ -209,7 +209,8 @@ async fn real_manifests_layouts_and_data_dictionaries_are_stored_and_refusals_ke
         (Value::from(10), Value::from(2))
     );
     assert_eq!(first["records_seen"], 86, "{first}");
-    assert_eq!(first["changes"]["inserted"], 86);
+    // The 120 KB CRD is one record in nine 16 KB chunks: 8 rows more than records.
+    assert_eq!(first["changes"]["inserted"], 94);
     let classes: Vec<(String, String)> = sqlx::query_as(
         "SELECT source_name, error_class FROM source_metadata_errors WHERE error_class <> 'warning' ORDER BY 1",
     )
@@ -240,7 +241,7 @@ async fn real_manifests_layouts_and_data_dictionaries_are_stored_and_refusals_ke
         &["--exclude", "helm-*", "--exclude", "not-a-*"],
     );
     assert_eq!(code, Some(0), "the refused files excluded: {err}");
-    assert_eq!(again["changes"]["unchanged"], 86);
+    assert_eq!(again["changes"]["unchanged"], 94);
     assert_eq!(xmins(&env).await, before, "an unchanged re-run writes no row");
 
     let (code, report, err) = ingest_kind(&env, "mumps", &fixtures.join("mumps"), &[]);
@@ -280,4 +281,44 @@ async fn real_manifests_layouts_and_data_dictionaries_are_stored_and_refusals_ke
     .await
     .unwrap();
     assert_eq!(handler, "update_item");
+}
+
+#[tokio::test]
+async fn a_record_longer_than_the_cap_is_stored_in_chunks_split_between_lines() {
+    let env = TestEnv::new().await;
+    let dir = env.dir.0.join("manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A ConfigMap holding a 55 KB file: its record's source span is cut into four 16 KB chunks.
+    let mut manifest = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  rules.txt: |\n");
+    for i in 0..1000 {
+        manifest.push_str(&format!(
+            "    rule {i:04}: allow from 10.0.{}.0/24 to any port 443\n",
+            i % 256
+        ));
+    }
+    std::fs::write(dir.join("big.yaml"), &manifest).unwrap();
+
+    let (code, first, err) = ingest_kind(&env, "k8s", &dir, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let chunks: Vec<(i32, i32, i32, i32, String)> = sqlx::query_as(
+        "SELECT chunk_index, chunk_count, line_start, line_end, content FROM source_metadata \
+         WHERE name = 'big' ORDER BY chunk_index",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(chunks.len(), 4, "{first}");
+    assert!(chunks.iter().all(|c| c.1 == 4));
+    assert_eq!((chunks[0].2, chunks[3].3), (1, 1006), "together they span the record");
+    for pair in chunks.windows(2) {
+        assert_eq!(pair[0].3 + 1, pair[1].2, "chunks follow one another between lines");
+    }
+    assert!(chunks.iter().all(|c| c.4.len() <= 16 * 1024));
+    let joined: Vec<&str> = chunks.iter().map(|c| c.4.as_str()).collect();
+    assert_eq!(joined.join("\n"), manifest.trim_end(), "nothing lost, nothing added");
+
+    let before = xmins(&env).await;
+    let (_, again, _) = ingest_kind(&env, "k8s", &dir, &[]);
+    assert_eq!(again["changes"]["unchanged"], 4, "{again}");
+    assert_eq!(xmins(&env).await, before);
 }
