@@ -40,8 +40,7 @@ fn column(header: &str) -> Option<Column> {
 /// A delimited table whose header (within the first lines) names a field column, a start or a
 /// position, and a length or an end. `None` when the text is not such a table.
 pub fn delimited(text: &str) -> Option<Vec<LayoutSpec>> {
-    let lines: Vec<&str> = text.lines().collect();
-    let (header_at, delimiter, columns) = lines.iter().enumerate().take(20).find_map(|(i, line)| {
+    let (header_at, delimiter, columns) = text.lines().enumerate().take(20).find_map(|(i, line)| {
         let delimiter = [b'\t', b',', b';', b'|']
             .into_iter()
             .max_by_key(|d| line.bytes().filter(|b| b == d).count())?;
@@ -53,11 +52,30 @@ pub fn delimited(text: &str) -> Option<Vec<LayoutSpec>> {
     })?;
     let find = |c: Column| columns.iter().position(|x| *x == Some(c));
     let mut layouts: Vec<LayoutSpec> = Vec::new();
-    for (i, line) in lines.iter().enumerate().skip(header_at + 1) {
-        if line.trim().is_empty() {
-            continue;
+    // One reader for the whole table (building one is the costly part), quoted fields across
+    // lines included.
+    let body_start: usize = text.split_inclusive('\n').take(header_at + 1).map(str::len).sum();
+    let body = &text[body_start..];
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    // Line numbers from byte offsets (a record's reported start may sit on the `\n` of a
+    // CRLF), counted as the reader moves on.
+    let (mut counted_to, mut line) = (0usize, header_at + 1);
+    for record in reader.records() {
+        let Ok(cells) = record else { continue };
+        let mut at = cells.position().map_or(0, |p| p.byte() as usize).min(body.len());
+        while body.as_bytes().get(at).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            at += 1;
         }
-        let cells = split(line, delimiter);
+        line += body.as_bytes()[counted_to..at.max(counted_to)]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted_to = at.max(counted_to);
+        let line = line + 1;
         let cell = |c: Column| {
             find(c)
                 .and_then(|at| cells.get(at))
@@ -65,7 +83,7 @@ pub fn delimited(text: &str) -> Option<Vec<LayoutSpec>> {
                 .filter(|s| !s.is_empty())
         };
         let Some(name) = cell(Column::Name) else { continue };
-        let line_number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let line_number = u32::try_from(line).unwrap_or(u32::MAX);
         let (mut start, mut end) = (
             cell(Column::Start).and_then(|s| number(&s)),
             cell(Column::End).and_then(|s| number(&s)),

@@ -183,3 +183,16 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn crlf_tables_keep_every_row_and_its_line() {
+    let csv = "field,start,length\r\nA,1,2\r\nB,3,4\r\n\r\nC,7,1\r\n";
+    let parsed = parse(csv).unwrap();
+    let lines: Vec<(&str, u32)> = parsed
+        .records
+        .iter()
+        .filter(|r| r.kind == "irs.field")
+        .map(|r| (r.name.as_str(), r.line_start))
+        .collect();
+    assert_eq!(lines, [("A", 2), ("B", 3), ("C", 5)]);
+}

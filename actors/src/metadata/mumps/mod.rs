@@ -36,21 +36,28 @@ pub fn parse(text: &str) -> Result<Parsed, Refusal> {
     Ok(dictionary.records())
 }
 
-/// FileMan numbers compare as numbers (`.01` < `1` < `10`), whatever their spelling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Number(String);
+/// FileMan numbers compare as numbers (`.01` < `1` < `10`), whatever their spelling; the value
+/// is parsed once, not on every comparison.
+#[derive(Debug, Clone)]
+struct Number(String, f64);
 
 impl Number {
-    fn value(&self) -> f64 {
-        self.0.parse().unwrap_or(f64::MAX)
+    fn new(text: &str) -> Self {
+        Number(text.to_owned(), text.parse().unwrap_or(f64::MAX))
     }
 }
 
+impl PartialEq for Number {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Number {}
+
 impl Ord for Number {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.value()
-            .total_cmp(&other.value())
-            .then_with(|| self.0.cmp(&other.0))
+        self.1.total_cmp(&other.1).then_with(|| self.0.cmp(&other.0))
     }
 }
 
@@ -100,7 +107,7 @@ impl<'a> Dictionary<'a> {
             let Some(second) = node.subs.get(1) else { continue };
             // Cross-reference nodes (`^DD(FILE,"B",…)`, `"IX"`, `"GL"` …) describe indexes.
             let Some(field) = second.number() else { continue };
-            let entry = files.entry(Number(file.to_owned())).or_default();
+            let entry = files.entry(Number::new(file)).or_default();
             if field == "0" {
                 widen(&mut entry.lines, node);
                 match &node.subs[2..] {
@@ -112,7 +119,7 @@ impl<'a> Dictionary<'a> {
                 continue;
             }
             widen(&mut entry.lines, node);
-            let f = entry.fields.entry(Number(field.to_owned())).or_default();
+            let f = entry.fields.entry(Number::new(field)).or_default();
             widen(&mut f.lines, node);
             match &node.subs[2..] {
                 [zero] if zero.is_number("0") => f.zero = Some(node),
@@ -128,7 +135,7 @@ impl<'a> Dictionary<'a> {
             if !zero.is_number("0") {
                 continue;
             }
-            let Some(entry) = files.get_mut(&Number(file.to_owned())) else {
+            let Some(entry) = files.get_mut(&Number::new(file)) else {
                 continue;
             };
             match &node.subs[2..] {
@@ -146,7 +153,7 @@ impl<'a> Dictionary<'a> {
             .flat_map(|(number, file)| {
                 file.fields.values().filter_map(move |f| {
                     let code = f.zero?.value.split('^').nth(1)?;
-                    Some((Number(types::leading_number(code)?.to_owned()), number.0.clone()))
+                    Some((Number::new(types::leading_number(code)?), number.0.clone()))
                 })
             })
             .collect();
@@ -235,11 +242,10 @@ impl<'a> Dictionary<'a> {
     /// The field of `parent` whose type names `subfile`, and whether the subfile is word
     /// processing (its .01 is typed `W`).
     fn holder(&self, parent: &str, subfile: &Number) -> Option<(String, bool)> {
-        let file = self.files.get(&Number(parent.to_owned()))?;
+        let file = self.files.get(&Number::new(parent))?;
         let field = file.fields.iter().find_map(|(number, f)| {
             let kind = f.zero?.value.split('^').nth(1)?;
-            (types::leading_number(kind).map(|n| Number(n.to_owned())).as_ref() == Some(subfile))
-                .then(|| number.0.clone())
+            (types::leading_number(kind).map(|n| Number::new(n)).as_ref() == Some(subfile)).then(|| number.0.clone())
         })?;
         Some((field, self.is_word_processing(subfile)))
     }
@@ -249,7 +255,7 @@ impl<'a> Dictionary<'a> {
             return false;
         };
         file.fields
-            .get(&Number(".01".into()))
+            .get(&Number::new(".01"))
             .and_then(|f| f.zero)
             .and_then(|z| z.value.split('^').nth(1))
             .is_some_and(|t| t.contains('W'))
@@ -263,7 +269,7 @@ impl<'a> Dictionary<'a> {
         let third = pieces.get(2).copied().unwrap_or("");
         let storage = pieces.get(3).copied().unwrap_or("");
         let transform = pieces.get(4).copied().unwrap_or("");
-        let kind = FieldType::decode(code, |n| self.is_word_processing(&Number(n.to_owned())));
+        let kind = FieldType::decode(code, |n| self.is_word_processing(&Number::new(n)));
         let mut attributes = Map::new();
         attributes.insert("number".into(), json!(number.0));
         attributes.insert("file".into(), json!(file.0));
