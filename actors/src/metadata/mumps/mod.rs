@@ -245,7 +245,7 @@ impl<'a> Dictionary<'a> {
         let file = self.files.get(&Number::new(parent))?;
         let field = file.fields.iter().find_map(|(number, f)| {
             let kind = f.zero?.value.split('^').nth(1)?;
-            (types::leading_number(kind).map(|n| Number::new(n)).as_ref() == Some(subfile)).then(|| number.0.clone())
+            (types::leading_number(kind).map(Number::new).as_ref() == Some(subfile)).then(|| number.0.clone())
         })?;
         Some((field, self.is_word_processing(subfile)))
     }
