@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use futures_util::StreamExt;
 use intake::settings::{Secrets, Settings};
 use intake::store::metadata::{self as store, Changes, RunFigures};
 use intake_actors::metadata::{self, Kind};
@@ -232,6 +233,81 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
     }
 }
 
+/// What became of one file.
+enum FileOutcome {
+    Stored { records: u64, changes: Changes },
+    Refused(Rejected),
+}
+
+type Prepared = (
+    Vec<u8>,
+    Result<(Vec<store::StoredRecord>, Vec<metadata::Warning>), metadata::Refusal>,
+);
+
+/// Writes (or, in a dry run, compares) one file's records, or records why it was refused;
+/// returns its size and outcome.
+async fn ingest_file(
+    pool: &sqlx::PgPool,
+    run: Option<Uuid>,
+    kind: Kind,
+    source_name: String,
+    prepared: anyhow::Result<Prepared>,
+) -> anyhow::Result<(u64, FileOutcome)> {
+    let (bytes, read) = prepared?;
+    let size = bytes.len() as u64;
+    let (records, warnings) = match read {
+        Ok(read) => read,
+        Err(refusal) => {
+            if let Some(run) = run {
+                let text = kind.text(&bytes);
+                let excerpt = refusal
+                    .line
+                    .and_then(|l| text.lines().nth(l.saturating_sub(1) as usize))
+                    .map(|l| l.chars().take(200).collect::<String>());
+                store::record_refusal(
+                    pool,
+                    run,
+                    &source_name,
+                    refusal.line,
+                    refusal.class,
+                    &refusal.message,
+                    excerpt.as_deref(),
+                )
+                .await?;
+            }
+            let refused = Rejected {
+                source_name,
+                error_class: refusal.class.to_owned(),
+                line: refusal.line,
+                message: refusal.message,
+            };
+            return Ok((size, FileOutcome::Refused(refused)));
+        }
+    };
+    for warning in &warnings {
+        eprintln!("warning: {source_name} line {}: {}", warning.line, warning.message);
+        if let Some(run) = run {
+            store::record_refusal(
+                pool,
+                run,
+                &source_name,
+                Some(warning.line),
+                "warning",
+                &warning.message,
+                None,
+            )
+            .await?;
+        }
+    }
+    let changes = match run {
+        Some(run) => store::apply(pool, run, kind, &source_name, &records).await?,
+        None => store::compare(pool, kind, &source_name, &records).await?,
+    };
+    // Records, not rows: a record cut into chunks is one record (its changes count rows).
+    let records = records.iter().filter(|r| r.chunk_index == 0).count() as u64;
+    Ok((size, FileOutcome::Stored { records, changes }))
+}
+
 async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let root = if args.source.is_dir() {
         args.source.clone()
@@ -264,85 +340,58 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
     }
     let library = CopyDirs(args.copylib.clone());
     // A FastAPI project is read whole: a route's path takes the prefixes of other modules.
-    let mut project = if args.kind == Kind::Fastapi {
+    let mut project: Vec<Option<Result<metadata::Parsed, metadata::Refusal>>> = if args.kind == Kind::Fastapi {
         let mut sources = Vec::with_capacity(files.len());
         for file in &files {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             sources.push((relative(file), bytes));
         }
-        Some(metadata::parse_project(args.kind, &sources, &library).into_iter())
+        metadata::parse_project(args.kind, &sources, &library)
+            .into_iter()
+            .map(Some)
+            .collect()
     } else {
-        None
+        Vec::new()
     };
     let mut figures = RunFigures::default();
     let mut rejected = Vec::new();
-    for file in &files {
-        figures.files_seen += 1;
-        let source_name = match &args.name {
-            Some(name) => name.clone(),
-            None => relative(file),
-        };
-        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        figures.bytes += bytes.len() as u64;
-        let read = match project.as_mut().and_then(Iterator::next) {
-            Some(read) => read,
-            None => metadata::parse_with(args.kind, &bytes, &library),
-        };
-        let parsed = match read {
-            Ok(parsed) => parsed,
-            Err(refusal) => {
-                figures.files_rejected += 1;
-                if let Some(run) = run {
-                    let text = args.kind.text(&bytes);
-                    let excerpt = refusal
-                        .line
-                        .and_then(|l| text.lines().nth(l.saturating_sub(1) as usize))
-                        .map(|l| l.chars().take(200).collect::<String>());
-                    store::record_refusal(
-                        pool,
-                        run,
-                        &source_name,
-                        refusal.line,
-                        refusal.class,
-                        &refusal.message,
-                        excerpt.as_deref(),
-                    )
-                    .await?;
-                }
-                rejected.push(Rejected {
-                    source_name,
-                    error_class: refusal.class.to_owned(),
-                    line: refusal.line,
-                    message: refusal.message,
+    // Two files at a time: one is parsed while the other's records are written, and the
+    // database works on two sources at once (each source keeps its own lock).
+    let mut outcomes = std::pin::pin!(
+        futures_util::stream::iter(files.iter().enumerate())
+            .map(|(index, file)| {
+                let source_name = args.name.clone().unwrap_or_else(|| relative(file));
+                let read = std::fs::read(file).with_context(|| format!("reading {}", file.display()));
+                let prepared = read.map(|bytes| {
+                    let parsed = match project.get_mut(index).and_then(Option::take) {
+                        Some(parsed) => parsed,
+                        None => metadata::parse_with(args.kind, &bytes, &library),
+                    };
+                    let parsed = parsed.map(|p| {
+                        let records = store::prepare(args.kind, &source_name, &args.kind.text(&bytes), p.records);
+                        (records, p.warnings)
+                    });
+                    (bytes, parsed)
                 });
-                continue;
+                ingest_file(pool, run, args.kind, source_name, prepared)
+            })
+            .buffered(2)
+    );
+    while let Some(outcome) = outcomes.next().await {
+        let (bytes, outcome) = outcome?;
+        figures.files_seen += 1;
+        figures.bytes += bytes;
+        match outcome {
+            FileOutcome::Stored { records, changes } => {
+                figures.records_seen += records;
+                figures.changes += changes;
+                figures.files_ingested += 1;
             }
-        };
-        let text = args.kind.text(&bytes);
-        for warning in &parsed.warnings {
-            eprintln!("warning: {source_name} line {}: {}", warning.line, warning.message);
-            if let Some(run) = run {
-                store::record_refusal(
-                    pool,
-                    run,
-                    &source_name,
-                    Some(warning.line),
-                    "warning",
-                    &warning.message,
-                    None,
-                )
-                .await?;
+            FileOutcome::Refused(refusal) => {
+                figures.files_rejected += 1;
+                rejected.push(refusal);
             }
         }
-        let records = store::prepare(args.kind, &source_name, &text, parsed.records);
-        // Records, not rows: a record cut into chunks is one record (its changes count rows).
-        figures.records_seen += records.iter().filter(|r| r.chunk_index == 0).count() as u64;
-        let changes: Changes = match run {
-            Some(run) => store::apply(pool, run, args.kind, &source_name, &records).await?,
-            None => store::compare(pool, args.kind, &source_name, &records).await?,
-        };
-        figures.changes += changes;
-        figures.files_ingested += 1;
     }
     if let Some(run) = run {
         store::finish_run(pool, run, &figures).await?;

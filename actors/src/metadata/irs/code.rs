@@ -110,7 +110,11 @@ fn lex(text: &str) -> Vec<Lexed> {
                 }
                 let text: String = chars[begin..i].iter().filter(|&&c| c != '_').collect();
                 out.push(Lexed {
-                    token: text.parse().map_or(Token::Other, Token::Int),
+                    token: text
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= super::MAX_POSITION)
+                        .map_or(Token::Other, Token::Int),
                     line: here,
                 });
                 continue;

@@ -17,6 +17,10 @@ use serde_json::{Map, Value, json};
 
 use super::{MetadataRecord, Parsed, Refusal, Warning};
 
+/// Largest position or length read: a record layout is a few thousand bytes at most, and a
+/// number past this is not a position (nor a risk of overflow when positions are added).
+pub const MAX_POSITION: u64 = 1 << 24;
+
 /// A field as read, before numbering is settled.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FieldSpec {

@@ -132,7 +132,7 @@ fn split(line: &str, delimiter: u8) -> Vec<String> {
 }
 
 fn number(text: &str) -> Option<u64> {
-    text.trim().parse().ok()
+    text.trim().parse().ok().filter(|n| *n <= super::MAX_POSITION)
 }
 
 /// `16-20`, `16 – 20`, `16`: a field's first and (if given) last position.

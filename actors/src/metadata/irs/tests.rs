@@ -154,6 +154,22 @@ const RUBY_STYLE = { 'tcc' => [16, 5], 'blank' => [21, 7] }
 }
 
 #[test]
+fn numbers_past_any_record_are_not_positions() {
+    let csv = "field,start,length\nA,1,2\nB,18446744073709551615,18446744073709551615\nC,3,1\n";
+    let parsed = parse(csv).unwrap();
+    assert_eq!(
+        parsed.records.iter().filter(|r| r.kind == "irs.field").count(),
+        2,
+        "B is not placed"
+    );
+    assert!(
+        parsed.warnings.iter().any(|w| w.message.contains("B: no length")),
+        "{:?}",
+        parsed.warnings
+    );
+}
+
+#[test]
 fn what_holds_no_layout_is_refused() {
     assert_eq!(parse("").unwrap_err().class, "no_layout");
     assert_eq!(parse("just prose, no table\n").unwrap_err().class, "no_layout");
