@@ -239,6 +239,9 @@ enum FileOutcome {
     Refused(Rejected),
 }
 
+/// One file read: its records, or why it was refused.
+type Read = Result<metadata::Parsed, metadata::Refusal>;
+
 type Prepared = (
     Vec<u8>,
     Result<(Vec<store::StoredRecord>, Vec<metadata::Warning>), metadata::Refusal>,
@@ -340,18 +343,20 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
     }
     let library = CopyDirs(args.copylib.clone());
     // A FastAPI project is read whole: a route's path takes the prefixes of other modules.
-    let mut project: Vec<Option<Result<metadata::Parsed, metadata::Refusal>>> = if args.kind == Kind::Fastapi {
+    // Its files' bytes, read once, wait here for their turn to be written.
+    let (mut project, mut preread): (Vec<Option<Read>>, Vec<Option<Vec<u8>>>) = if args.kind == Kind::Fastapi {
         let mut sources = Vec::with_capacity(files.len());
         for file in &files {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             sources.push((relative(file), bytes));
         }
-        metadata::parse_project(args.kind, &sources, &library)
+        let parsed = metadata::parse_project(args.kind, &sources, &library)
             .into_iter()
             .map(Some)
-            .collect()
+            .collect();
+        (parsed, sources.into_iter().map(|(_, bytes)| Some(bytes)).collect())
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let mut figures = RunFigures::default();
     let mut rejected = Vec::new();
@@ -361,7 +366,10 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
         futures_util::stream::iter(files.iter().enumerate())
             .map(|(index, file)| {
                 let source_name = args.name.clone().unwrap_or_else(|| relative(file));
-                let read = std::fs::read(file).with_context(|| format!("reading {}", file.display()));
+                let read = match preread.get_mut(index).and_then(Option::take) {
+                    Some(bytes) => Ok(bytes),
+                    None => std::fs::read(file).with_context(|| format!("reading {}", file.display())),
+                };
                 let prepared = read.map(|bytes| {
                     let parsed = match project.get_mut(index).and_then(Option::take) {
                         Some(parsed) => parsed,

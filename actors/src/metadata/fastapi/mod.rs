@@ -8,6 +8,8 @@
 
 mod module;
 mod project;
+mod records;
+mod syntax;
 
 #[cfg(test)]
 mod tests;
