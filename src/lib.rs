@@ -15,6 +15,7 @@
 //! - [`telemetry`]: logs and OpenTelemetry traces.
 
 pub mod http;
+pub mod metadata;
 pub mod preview;
 pub mod queue;
 pub mod redact;

@@ -11,6 +11,7 @@ use intake_actors::pipeline::{DrainReport, Outcome, Pipeline, Ports};
 use intake_actors::ports::{DecoderRegistry, SourceFetcher};
 use sqlx::PgPool;
 
+use crate::metadata::PgMetadata;
 use crate::queue::RedisQueue;
 use crate::settings::{Settings, ms};
 use crate::sources::Sources;
@@ -46,10 +47,11 @@ pub fn sources(settings: &Settings) -> Result<Arc<dyn SourceFetcher>, StartupErr
 
 fn ports(settings: &Settings, pool: PgPool, decoders: DecoderRegistry) -> Result<Ports, StartupError> {
     Ok(Ports {
-        catalog: Arc::new(PgCatalog::new(pool)),
+        catalog: Arc::new(PgCatalog::new(pool.clone())),
         sources: sources(settings)?,
         decoders,
         tracing: Arc::new(TraceContext),
+        metadata: Some(Arc::new(PgMetadata::new(pool, settings.sources.allowed_dirs.clone()))),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The supervised actor pipeline of intake and the pure code it runs.
 //!
 //! - [`domain`]: the types every part speaks (tasks, sources, catalogue values).
+//! - [`envelope`]: a task as the queue carries it, of either record family.
 //! - [`ports`]: what the pipeline needs from the outside (queue, catalogue store, sources) and
 //!   what a decoder for a new source type implements.
 //! - [`table`], [`decode`], [`mapping`]: reading csv, spreadsheets and sheet values into rows,
@@ -13,6 +14,8 @@
 
 pub mod decode;
 pub mod domain;
+pub mod envelope;
+pub mod flow;
 pub mod mapping;
 pub mod metadata;
 pub mod pipeline;

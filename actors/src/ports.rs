@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::report::ReadReport;
 use crate::domain::{
-    AttemptError, FailureClass, Field, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure,
-    TaskMessage, TaskMeta, TaskResult, TaskStatus,
+    AttemptError, FailureClass, Field, Fingerprint, Item, ParserType, Rejection, SourceConfig, TaskFailure, TaskMeta,
+    TaskResult, TaskStatus,
 };
-use crate::pipeline::flow::Credit;
+use crate::envelope::QueuedTask;
+use crate::flow::Credit;
+use crate::metadata::{MetadataTask, RunReport};
 use crate::table::TableSink;
 
 // ---------------------------------------------------------------------------------------------
@@ -119,8 +121,8 @@ pub trait TaskQueue: Send + Sync + 'static {
     async fn claim_orphans(&self, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, PortError>;
     /// Acknowledges a finished task and publishes its result.
     async fn complete(&self, id: &DeliveryId, result: &TaskResult) -> Result<(), PortError>;
-    /// Acknowledges this delivery and schedules `message` (its retry_count already raised) for `due`.
-    async fn retry_later(&self, id: &DeliveryId, message: &TaskMessage, due: DateTime<Utc>) -> Result<(), PortError>;
+    /// Acknowledges this delivery and schedules `task` (its retry count already raised) for `due`.
+    async fn retry_later(&self, id: &DeliveryId, task: &QueuedTask, due: DateTime<Utc>) -> Result<(), PortError>;
     /// Acknowledges the delivery (if any) and files the dead letter, publishing the failure.
     async fn dead_letter(
         &self,
@@ -219,6 +221,26 @@ pub trait Catalog: Send + Sync + 'static {
     async fn log_task_error(&self, task: &TaskMeta, message: &str) -> Result<(), PortError>;
     /// Whether the store answers at all.
     async fn ping(&self) -> Result<(), PortError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The metadata records
+
+/// Runs metadata tasks: reads a task's artifacts and writes their records. The service does it
+/// over the file system and PostgreSQL.
+#[async_trait]
+pub trait MetadataIngest: Send + Sync + 'static {
+    /// Reads the task's files and applies their records in one run. A file refused for its
+    /// content is in the report, not an error: the error is for a task that cannot run.
+    async fn ingest(&self, task: &MetadataTask) -> Result<RunReport, TaskFailure>;
+    /// Records a failed attempt (retry scheduled or dead-lettered): a run it left open is
+    /// closed as failed.
+    async fn record_failure(
+        &self,
+        task: &MetadataTask,
+        status: TaskStatus,
+        errors: &[AttemptError],
+    ) -> Result<(), PortError>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use fred::prelude::*;
-use intake_actors::domain::TaskMessage;
+use intake_actors::envelope::QueuedTask;
 use intake_actors::ports::{DeadLetter, PortError};
 
 use super::{RedisQueue, redis_error, scripts};
@@ -90,15 +90,14 @@ impl RedisQueue {
             .hget(self.keys.dlq_sealed(), id)
             .await
             .map_err(|e| redis_error("dlq", &e))?;
-        let mut message: TaskMessage = match serde_json::from_str(sealed.as_deref().unwrap_or(&letter.payload)) {
-            Ok(m) => m,
-            Err(e) => return Ok(Replay::Unreadable(e.to_string())),
+        let mut task = match QueuedTask::from_json(sealed.as_deref().unwrap_or(&letter.payload)) {
+            Ok(task) => task,
+            Err(e) => return Ok(Replay::Unreadable(e)),
         };
-        message.retry_count = 0;
-        message.expires_at = None;
-        message.force |= force;
-        let payload =
-            serde_json::to_string(&message).map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+        task.replay(force);
+        let payload = task
+            .to_json()
+            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
         let replayed = self
             .eval(
                 scripts::REPLAY,

@@ -27,6 +27,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use fred::types::config::ReconnectPolicy;
 use intake_actors::domain::{TaskId, TaskMessage, TaskResult};
+use intake_actors::envelope::QueuedTask;
 use intake_actors::ports::{DeliveryId, PortError};
 
 use crate::redact;
@@ -181,10 +182,16 @@ impl RedisQueue {
         }
     }
 
-    /// Adds a task to the stream; returns its entry id.
+    /// Adds a price list's task to the stream; returns its entry id.
     pub async fn enqueue(&self, message: &TaskMessage) -> Result<DeliveryId, PortError> {
-        let payload =
-            serde_json::to_string(message).map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+        self.enqueue_task(&QueuedTask::PriceList(message.clone())).await
+    }
+
+    /// Adds a task of any family to the stream; returns its entry id.
+    pub async fn enqueue_task(&self, task: &QueuedTask) -> Result<DeliveryId, PortError> {
+        let payload = task
+            .to_json()
+            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
         self.enqueue_raw(&payload).await
     }
 

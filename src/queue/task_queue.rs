@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fred::prelude::*;
 use fred::types::Expiration;
-use intake_actors::domain::{AttemptError, TaskMessage, TaskResult};
+use intake_actors::domain::{AttemptError, TaskResult};
+use intake_actors::envelope::QueuedTask;
 use intake_actors::ports::{DeadLetter, Delivery, DeliveryId, PendingEntry, PortError, QueueStats, TaskQueue};
 
 use super::{RedisQueue, masked_result, redis_error, scripts};
@@ -243,16 +244,17 @@ impl TaskQueue for RedisQueue {
         .map(|_| ())
     }
 
-    async fn retry_later(&self, id: &DeliveryId, message: &TaskMessage, due: DateTime<Utc>) -> Result<(), PortError> {
-        let payload =
-            serde_json::to_string(message).map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
+    async fn retry_later(&self, id: &DeliveryId, task: &QueuedTask, due: DateTime<Utc>) -> Result<(), PortError> {
+        let payload = task
+            .to_json()
+            .map_err(|e| PortError::permanent(format!("encoding the message: {e}")))?;
         self.eval(
             scripts::RETRY_LATER,
             vec![self.keys.tasks(), self.keys.retry_due(), self.keys.retry_payload()],
             vec![
                 self.group.clone(),
                 id.0.clone(),
-                message.task_id.to_string(),
+                task.task_id().to_string(),
                 due.timestamp_millis().to_string(),
                 payload,
             ],

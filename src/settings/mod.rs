@@ -106,6 +106,13 @@ pub struct PipelineSettings {
     pub chunks_in_flight: usize,
     #[serde(default)]
     pub parsers: BTreeMap<String, usize>,
+    /// Metadata tasks run at once.
+    #[serde(default = "one")]
+    pub metadata: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -293,6 +300,7 @@ impl Settings {
                 window: ms(self.supervisor.restart_window_ms),
             },
             max_rows_per_second: Some(self.database.max_rows_per_second).filter(|&n| n > 0),
+            metadata: self.pipeline.metadata,
         }
     }
 

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use intake_actors::domain::report::ReadReport;
-use intake_actors::domain::{TaskCounts, TaskMeta, TaskResult, TaskStatus};
+use intake_actors::domain::{TaskCounts, TaskMeta, TaskResult, TaskStatus, TaskType};
 use intake_actors::ports::{ParseSummary, PortError};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -165,6 +165,8 @@ pub(super) async fn merge(
         notes,
         error: None,
         decisions: Some(Box::new(decisions)),
+        task_type: TaskType::PriceList,
+        metadata: None,
     })
 }
 

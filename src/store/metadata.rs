@@ -176,46 +176,28 @@ fn content_hash(r: &MetadataRecord, content: &str, lines: (u32, u32)) -> String 
     hex(&hasher.0.finalize())
 }
 
-/// What applying (or, in a dry run, comparing) one artifact's records did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Changes {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub deleted: u64,
-}
+pub use intake_actors::metadata::{Changes, RunFigures};
 
-impl std::ops::AddAssign for Changes {
-    fn add_assign(&mut self, o: Self) {
-        self.inserted += o.inserted;
-        self.updated += o.updated;
-        self.unchanged += o.unchanged;
-        self.deleted += o.deleted;
-    }
-}
-
-pub async fn start_run(pool: &PgPool, run: Uuid, kind: Kind, source: &str) -> Result<(), sqlx::Error> {
+/// Opens a run's `ingestion_log` row; `task` is the queued task it belongs to, if any.
+pub async fn start_run(
+    pool: &PgPool,
+    run: Uuid,
+    task: Option<Uuid>,
+    kind: Kind,
+    source: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO ingestion_log (run_id, kind, source, status, parser_version) VALUES ($1, $2, $3, 'running', $4)",
+        "INSERT INTO ingestion_log (run_id, task_id, kind, source, status, parser_version)
+         VALUES ($1, $2, $3, $4, 'running', $5)",
     )
     .bind(run)
+    .bind(task)
     .bind(kind.as_str())
     .bind(source)
     .bind(env!("CARGO_PKG_VERSION"))
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// The figures of a run, as `ingestion_log` keeps them.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RunFigures {
-    pub files_seen: u32,
-    pub files_ingested: u32,
-    pub files_rejected: u32,
-    pub bytes: u64,
-    pub records_seen: u64,
-    pub changes: Changes,
 }
 
 pub async fn finish_run(pool: &PgPool, run: Uuid, figures: &RunFigures) -> Result<(), sqlx::Error> {
@@ -245,6 +227,21 @@ pub async fn finish_run(pool: &PgPool, run: Uuid, figures: &RunFigures) -> Resul
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Closes the runs of a task (or one run) that are still open as failed: an attempt that
+/// broke off, or one whose worker died.
+pub async fn fail_runs(pool: &PgPool, run: Option<Uuid>, task: Option<Uuid>) -> Result<u64, sqlx::Error> {
+    let closed = sqlx::query(
+        "UPDATE ingestion_log SET status = 'failed', finished_at = now(),
+             duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint
+         WHERE status = 'running' AND (run_id = $1 OR task_id = $2)",
+    )
+    .bind(run)
+    .bind(task)
+    .execute(pool)
+    .await?;
+    Ok(closed.rows_affected())
 }
 
 pub async fn record_refusal(

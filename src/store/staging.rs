@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use intake_actors::domain::{Item, Rejection, TaskMeta, TaskResult};
-use intake_actors::pipeline::flow::Credit;
+use intake_actors::flow::Credit;
 use intake_actors::ports::{ParseSummary, PortError, Staging};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use intake_actors::domain::{
-    AttemptError, Fingerprint, SupplierName, TaskCounts, TaskId, TaskMeta, TaskResult, TaskStatus,
+    AttemptError, Fingerprint, SupplierName, TaskCounts, TaskId, TaskMeta, TaskResult, TaskStatus, TaskType,
 };
 use intake_actors::ports::StartDecision;
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -76,6 +76,8 @@ impl TaskRecord {
             notes: serde_json::from_value(self.notes.clone()).unwrap_or_default(),
             error: self.error.clone(),
             decisions: self.decisions.clone().and_then(|d| serde_json::from_value(d).ok()),
+            task_type: TaskType::PriceList,
+            metadata: None,
         }
     }
 }

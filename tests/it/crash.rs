@@ -391,7 +391,10 @@ async fn queued_and_scheduled_tasks_survive_a_redis_restart() {
         env.queue.hand_back(&d.id, &d.payload).await.unwrap();
     }
     let due = chrono::Utc::now() + chrono::Duration::seconds(1);
-    env.queue.retry_later(&last.id, &scheduled, due).await.unwrap();
+    env.queue
+        .retry_later(&last.id, &scheduled.clone().into(), due)
+        .await
+        .unwrap();
 
     let worker = env.spawn_worker_process(&[("INTAKE__WORKER__TASKS_IN_FLIGHT", "1")]);
     eventually(WAIT, "the worker to start", || async {

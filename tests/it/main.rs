@@ -17,6 +17,7 @@ mod ingest;
 mod memory;
 mod message;
 mod metadata;
+mod metadata_queue;
 mod operations;
 mod order;
 mod preview;

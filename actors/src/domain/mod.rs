@@ -10,8 +10,8 @@ pub use catalog::{
 };
 pub use source::{ColumnRef, Field, SourceConfig};
 pub use task::{
-    AttemptError, FailureClass, ParserType, TaskCounts, TaskFailure, TaskId, TaskMessage, TaskResult, TaskStatus,
-    parse_list_date,
+    AttemptError, DEFAULT_MAX_RETRIES, FailureClass, MAX_RETRIES_CEILING, ParserType, TaskCounts, TaskFailure, TaskId,
+    TaskMessage, TaskResult, TaskStatus, TaskType, parse_list_date,
 };
 
 use std::fmt;

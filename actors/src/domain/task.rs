@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::catalog::SupplierName;
 use super::report::ReadReport;
 use super::source::SourceConfig;
+use crate::metadata::RunReport;
 
 /// Identifies one task across retries, redeliveries, the task record and the dead-letter queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -281,11 +282,38 @@ pub struct TaskCounts {
     pub items_returned: u64,
 }
 
+/// The record families a task can belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskType {
+    /// A supplier's price list into the catalogue.
+    #[default]
+    PriceList,
+    /// Technical artifacts into the metadata records.
+    Metadata,
+}
+
+impl TaskType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PriceList => "price_list",
+            Self::Metadata => "metadata",
+        }
+    }
+
+    pub fn is_price_list(&self) -> bool {
+        *self == Self::PriceList
+    }
+}
+
 /// How a task ended, as the worker prints it and as `enqueue --wait` receives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskResult {
     pub task_id: TaskId,
+    /// The supplier of a price list; empty (and not written) for other families.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub supplier_name: String,
+    /// A price list's parser type, or the kind of a metadata task's artifacts.
     pub parser_type: String,
     pub status: TaskStatus,
     #[serde(flatten)]
@@ -301,6 +329,12 @@ pub struct TaskResult {
     /// read as it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decisions: Option<Box<ReadReport>>,
+    /// The record family; written only when it is not a price list.
+    #[serde(default, skip_serializing_if = "TaskType::is_price_list")]
+    pub task_type: TaskType,
+    /// A metadata run's figures and refused files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<RunReport>>,
 }
 
 /// The states of a task record. `running` and `retry_scheduled` are not final.

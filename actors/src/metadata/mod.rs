@@ -7,13 +7,15 @@ pub mod irs;
 pub mod k8s;
 pub mod mumps;
 pub mod record;
+mod task;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use record::{MetadataRecord, Warning};
+pub use task::{Changes, MetadataTask, RejectedFile, RunFigures, RunReport};
 
 /// The kinds of artifact the family reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Cobol,

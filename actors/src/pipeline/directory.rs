@@ -8,6 +8,7 @@ use std::sync::Arc;
 use ractor::ActorRef;
 
 use super::dlq::DlqMsg;
+use super::metadata::MetadataMsg;
 use super::parser::ParserMsg;
 use super::validator::ValidatorMsg;
 use super::writer::WriterMsg;
@@ -19,16 +20,19 @@ pub struct Directory {
     parsers: Arc<BTreeMap<ParserType, usize>>,
     validators: usize,
     writers: usize,
+    /// Metadata actors; none when the worker runs no metadata tasks.
+    metadata: usize,
 }
 
 impl Directory {
-    pub fn new(parsers: BTreeMap<ParserType, usize>, validators: usize, writers: usize) -> Self {
+    pub fn new(parsers: BTreeMap<ParserType, usize>, validators: usize, writers: usize, metadata: usize) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         Self {
             instance: Arc::from(&id[..8]),
             parsers: Arc::new(parsers),
             validators: validators.max(1),
             writers: writers.max(1),
+            metadata,
         }
     }
 
@@ -48,6 +52,10 @@ impl Directory {
         self.writers
     }
 
+    pub fn metadata_actors(&self) -> usize {
+        self.metadata
+    }
+
     pub fn parser_name(&self, parser_type: &ParserType, index: usize) -> String {
         format!("{}/parser/{parser_type}/{index}", self.instance)
     }
@@ -58,6 +66,10 @@ impl Directory {
 
     pub fn writer_name(&self, index: usize) -> String {
         format!("{}/writer/{index}", self.instance)
+    }
+
+    pub fn metadata_name(&self, index: usize) -> String {
+        format!("{}/metadata/{index}", self.instance)
     }
 
     pub fn dlq_name(&self) -> String {
@@ -84,6 +96,10 @@ impl Directory {
         lookup(self.writer_name(index))
     }
 
+    pub fn metadata(&self, index: usize) -> Option<ActorRef<MetadataMsg>> {
+        lookup(self.metadata_name(index))
+    }
+
     pub fn dlq(&self) -> Option<ActorRef<DlqMsg>> {
         lookup(self.dlq_name())
     }
@@ -96,6 +112,7 @@ impl Directory {
         for (t, n) in self.parsers.iter() {
             names.extend((0..*n).map(|i| self.parser_name(t, i)));
         }
+        names.extend((0..self.metadata).map(|i| self.metadata_name(i)));
         if with_consumer {
             names.push(self.consumer_name());
         }

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::domain::{TaskMeta, TaskResult, TaskStatus};
-use crate::ports::{Catalog, DeadLetter, DeliveryId, TaskQueue};
+use super::records::TaskRecords;
+use crate::domain::{TaskResult, TaskStatus};
+use crate::envelope::QueuedTask;
+use crate::ports::{DeadLetter, DeliveryId, TaskQueue};
 
 pub enum DlqMsg {
     DeadLetter {
@@ -14,7 +16,7 @@ pub enum DlqMsg {
         delivery: Option<DeliveryId>,
         letter: DeadLetter,
         /// The task, when the message could be read, to mark its record.
-        task: Option<TaskMeta>,
+        task: Option<QueuedTask>,
         /// Published to whoever waits for the task.
         result: Option<TaskResult>,
         /// The consumer's in-flight slot, released once the letter is filed.
@@ -28,7 +30,7 @@ pub struct DlqActor;
 #[derive(Clone)]
 pub struct DlqArgs {
     pub queue: Arc<dyn TaskQueue>,
-    pub catalog: Arc<dyn Catalog>,
+    pub records: TaskRecords,
 }
 
 impl Actor for DlqActor {
@@ -64,16 +66,13 @@ async fn file(
     state: &DlqArgs,
     delivery: Option<DeliveryId>,
     letter: DeadLetter,
-    task: Option<TaskMeta>,
+    task: Option<QueuedTask>,
     result: Option<TaskResult>,
 ) {
     tracing::warn!(task_id = %letter.id, class = %letter.class, reason = %letter.reason, "dead-lettering task");
     // The record first: whoever sees the published result finds the record agreeing with it.
-    if let Some(meta) = task
-        && let Err(e) = state
-            .catalog
-            .record_failure(&meta, TaskStatus::DeadLettered, &letter.errors)
-            .await
+    if let Some(task) = task
+        && let Err(e) = state.records.record_failure(&task, TaskStatus::DeadLettered).await
     {
         tracing::warn!(task_id = %letter.id, error = %e, "could not mark the task record dead-lettered");
     }

@@ -2,15 +2,16 @@
 //! QueueConsumer → ParserActor (per source type) → ValidatorActor → DbWriterActor, and DlqActor.
 //!
 //! The flow is bounded end to end: the consumer holds at most `tasks_in_flight` tasks, and each
-//! task at most `chunks_in_flight` chunks between its parser and its writer (see [`flow`]).
+//! task at most `chunks_in_flight` chunks between its parser and its writer (see [`crate::flow`]).
 
 pub mod backoff;
 pub mod completion;
 pub mod consumer;
 pub mod directory;
 pub mod dlq;
-pub mod flow;
+pub mod metadata;
 pub mod parser;
+pub mod records;
 pub mod supervisor;
 pub mod validator;
 pub mod writer;
@@ -29,10 +30,12 @@ pub use parser::FlowSettings;
 pub use supervisor::RestartBudget;
 
 use crate::domain::{ParserType, TaskFailure, TaskMeta};
-use crate::ports::{Catalog, DecoderRegistry, SourceFetcher, TaskQueue, TaskTracing};
+use crate::ports::{Catalog, DecoderRegistry, MetadataIngest, SourceFetcher, TaskQueue, TaskTracing};
 use consumer::{ConsumerArgs, ConsumerMsg, QueueConsumer};
 use dlq::{DlqActor, DlqArgs};
+use metadata::{MetadataActor, MetadataArgs};
 use parser::{ParserActor, ParserArgs, ParserMsg, TaskJob};
+use records::TaskRecords;
 use supervisor::{ChildSpec, Supervisor, SupervisorArgs, SupervisorMsg};
 use validator::ValidatorActor;
 use writer::{DbWriterActor, WriterArgs};
@@ -48,6 +51,8 @@ pub struct PipelineConfig {
     pub restarts: RestartBudget,
     /// Rows per second each writer stages at most; `None`: no limit.
     pub max_rows_per_second: Option<u32>,
+    /// Metadata tasks run at once (when the worker has the metadata port).
+    pub metadata: usize,
 }
 
 /// What the pipeline talks to.
@@ -57,6 +62,8 @@ pub struct Ports {
     pub sources: Arc<dyn SourceFetcher>,
     pub decoders: DecoderRegistry,
     pub tracing: Arc<dyn TaskTracing>,
+    /// Runs metadata tasks; without it they are refused as unknown.
+    pub metadata: Option<Arc<dyn MetadataIngest>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +113,18 @@ impl Pipeline {
             .parser_types()
             .map(|t| (t.clone(), config.parsers.get(t.as_str()).copied().unwrap_or(1).max(1)))
             .collect();
-        let directory = Directory::new(parsers, config.validators, config.writers);
+        let metadata_actors = if ports.metadata.is_some() {
+            config.metadata.max(1)
+        } else {
+            0
+        };
+        let directory = Directory::new(parsers, config.validators, config.writers, metadata_actors);
         let flow = Arc::new(config.flow);
 
+        let records = TaskRecords {
+            catalog: ports.catalog.clone(),
+            metadata: ports.metadata.clone(),
+        };
         let mut children = Vec::new();
         if let Some((queue, _)) = &queue {
             children.push(ChildSpec::new(
@@ -116,7 +132,7 @@ impl Pipeline {
                 DlqActor,
                 DlqArgs {
                     queue: queue.clone(),
-                    catalog: ports.catalog.clone(),
+                    records: records.clone(),
                 },
             ));
         }
@@ -149,6 +165,15 @@ impl Pipeline {
                 ));
             }
         }
+        if let Some(ingest) = &ports.metadata {
+            for i in 0..directory.metadata_actors() {
+                children.push(ChildSpec::new(
+                    directory.metadata_name(i),
+                    MetadataActor,
+                    MetadataArgs { ingest: ingest.clone() },
+                ));
+            }
+        }
         let consumer = queue.is_some();
         if let Some((queue, settings)) = queue {
             children.push(ChildSpec::new(
@@ -160,6 +185,7 @@ impl Pipeline {
                     directory: directory.clone(),
                     settings: Arc::new(settings),
                     tracing: ports.tracing.clone(),
+                    records,
                 },
             ));
         }

@@ -12,10 +12,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 
 use super::completion::Completion;
-use super::flow::CreditLine;
 use super::validator::ValidatorMsg;
 use super::writer::{Begun, WriterMsg};
 use crate::domain::{Field, TaskFailure, TaskMeta};
+use crate::flow::CreditLine;
 use crate::mapping::{Layout, MappingOptions, RowChunk, TableReader};
 use crate::ports::{DecodeError, Decoder, ParseSummary, SourceFetcher};
 

@@ -4,10 +4,10 @@
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::completion::Completion;
-use super::flow::Credit;
 use super::parser::panic_message;
 use super::writer::WriterMsg;
 use crate::domain::{Item, Rejection, TaskFailure, TaskId};
+use crate::flow::Credit;
 use crate::mapping::RowChunk;
 use crate::ports::ParseSummary;
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::completion::Completion;
-use super::flow::Credit;
 use crate::domain::{Field, Fingerprint, Item, Rejection, TaskFailure, TaskId, TaskMeta, TaskResult};
+use crate::flow::Credit;
 use crate::ports::{Catalog, ParseSummary, Staging, StartDecision};
 
 /// The writer's answer to a task's first message.

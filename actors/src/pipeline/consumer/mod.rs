@@ -30,11 +30,14 @@ use settle::task_id_of;
 use ticks::{heartbeat, on_tick, pause};
 
 use super::backoff::Backoff;
-use super::completion::{Outcome, completion};
+use super::completion::{Completion, Outcome, completion};
 use super::directory::Directory;
+use super::metadata::{MetadataJob, MetadataMsg};
 use super::parser::{ParserMsg, TaskJob};
+use super::records::TaskRecords;
 use super::writer::WriterMsg;
-use crate::domain::{Origin, TaskFailure, TaskMessage, TaskMeta};
+use crate::domain::{Origin, TaskFailure, TaskMeta, TaskResult};
+use crate::envelope::QueuedTask;
 use crate::ports::{Catalog, Delivery, DeliveryId, TaskQueue, TaskTracing};
 
 #[derive(Debug, Clone)]
@@ -111,28 +114,62 @@ pub struct ConsumerArgs {
     pub directory: Directory,
     pub settings: Arc<ConsumerSettings>,
     pub tracing: Arc<dyn TaskTracing>,
+    /// Where failed attempts are recorded.
+    pub records: TaskRecords,
 }
 
 struct InFlight {
-    message: TaskMessage,
-    meta: TaskMeta,
+    task: QueuedTask,
+    route: Route,
     payload: String,
     started: Instant,
-    parser: usize,
-    writer: usize,
     slot: OwnedSemaphorePermit,
     /// The task's root span; every actor's work on it happens inside.
     span: tracing::Span,
 }
 
+/// The actors a task went to.
+enum Route {
+    PriceList {
+        meta: Box<TaskMeta>,
+        parser: usize,
+        validator: usize,
+        writer: usize,
+    },
+    Metadata {
+        actor: usize,
+    },
+}
+
+impl InFlight {
+    /// The writer holding the task's staged rows, to abort them when the task is given up.
+    fn abort_staged(&self, directory: &Directory, reason: &str) {
+        if let Route::PriceList { meta, writer, .. } = &self.route
+            && let Some(writer) = directory.writer(*writer)
+        {
+            let _ = writer.send_message(WriterMsg::Abort {
+                task: meta.task_id,
+                failure: TaskFailure::transient(reason),
+                log_to_parsing_logs: false,
+                done: None,
+            });
+        }
+    }
+}
+
 /// The span a task runs in; its outcome fields are filled when it ends.
-fn task_span(meta: &TaskMeta, delivery: &DeliveryId) -> tracing::Span {
+fn task_span(task: &QueuedTask, delivery: &DeliveryId) -> tracing::Span {
+    let (supplier, parser_type) = match task {
+        QueuedTask::PriceList(m) => (m.supplier_name.to_string(), m.parser_type.to_string()),
+        QueuedTask::Metadata(t) => (String::new(), t.kind.as_str().to_owned()),
+    };
     tracing::info_span!(
         "task",
-        task_id = %meta.task_id,
-        supplier = %meta.supplier_name,
-        parser_type = %meta.parser_type,
-        attempt = meta.attempt,
+        task_id = %task.task_id(),
+        task_type = task.task_type().as_str(),
+        supplier = %supplier,
+        parser_type = %parser_type,
+        attempt = task.attempt(),
         delivery = %delivery,
         outcome = tracing::field::Empty,
         rows_seen = tracing::field::Empty,
@@ -316,16 +353,7 @@ async fn settle(state: &mut ConsumerState, id: DeliveryId, task: InFlight, outco
             metrics::counter!("intake_tasks_total", "outcome" => result.status.as_str()).increment(1);
             metrics::counter!("intake_rows_stored_total").increment(result.counts.rows_stored);
             metrics::counter!("intake_rows_rejected_total").increment(result.counts.rows_rejected);
-            tracing::info!(
-                task_id = %result.task_id,
-                supplier = %result.supplier_name,
-                status = %result.status,
-                rows_seen = result.counts.rows_seen,
-                rows_stored = result.counts.rows_stored,
-                rows_rejected = result.counts.rows_rejected,
-                duration_ms = result.duration_ms,
-                "task finished"
-            );
+            log_finished(&result);
             if let Err(e) = state.args.queue.complete(&id, &result).await {
                 // Committed but not acknowledged: the redelivery finds it applied and acks it.
                 tracing::warn!(task_id = %result.task_id, error = %e, "could not acknowledge a finished task");
@@ -339,14 +367,7 @@ async fn settle(state: &mut ConsumerState, id: DeliveryId, task: InFlight, outco
             settle_failure(state, id, task, failure).await
         }
         Outcome::Crashed => {
-            if let Some(writer) = state.args.directory.writer(task.writer) {
-                let _ = writer.send_message(WriterMsg::Abort {
-                    task: task.meta.task_id,
-                    failure: TaskFailure::transient("aborted"),
-                    log_to_parsing_logs: false,
-                    done: None,
-                });
-            }
+            task.abort_staged(&state.args.directory, "aborted");
             let failure = TaskFailure::transient("an actor stopped while it held the task");
             settle_failure(state, id, task, failure).await;
         }
@@ -356,25 +377,46 @@ async fn settle(state: &mut ConsumerState, id: DeliveryId, task: InFlight, outco
 async fn hand_back_all(state: &mut ConsumerState) {
     let tasks: Vec<(DeliveryId, InFlight)> = state.in_flight.drain().collect();
     for (id, task) in tasks {
-        if let Some(writer) = state.args.directory.writer(task.writer) {
-            let _ = writer.send_message(WriterMsg::Abort {
-                task: task.meta.task_id,
-                failure: TaskFailure::transient("handed back at shutdown"),
-                log_to_parsing_logs: false,
-                done: None,
-            });
-        }
+        task.abort_staged(&state.args.directory, "handed back at shutdown");
+        let task_id = task.task.task_id();
         match state.args.queue.hand_back(&id, &task.payload).await {
             Ok(()) => {
-                tracing::info!(task_id = %task.meta.task_id, "handed back at shutdown");
+                tracing::info!(%task_id, "handed back at shutdown");
                 if let DrainState::Draining { report, .. } = &mut state.drain {
                     report.handed_back += 1;
                 }
             }
             Err(e) => {
-                tracing::warn!(task_id = %task.meta.task_id, error = %e, "could not hand back; it will be reclaimed")
+                tracing::warn!(%task_id, error = %e, "could not hand back; it will be reclaimed")
             }
         }
+    }
+}
+
+fn log_finished(result: &TaskResult) {
+    match &result.metadata {
+        Some(run) => tracing::info!(
+            task_id = %result.task_id,
+            kind = run.kind.as_str(),
+            source = %run.source,
+            status = %result.status,
+            files_seen = run.figures.files_seen,
+            files_rejected = run.figures.files_rejected,
+            records_seen = run.figures.records_seen,
+            records_changed = run.figures.changes.inserted + run.figures.changes.updated + run.figures.changes.deleted,
+            duration_ms = result.duration_ms,
+            "task finished"
+        ),
+        None => tracing::info!(
+            task_id = %result.task_id,
+            supplier = %result.supplier_name,
+            status = %result.status,
+            rows_seen = result.counts.rows_seen,
+            rows_stored = result.counts.rows_stored,
+            rows_rejected = result.counts.rows_rejected,
+            duration_ms = result.duration_ms,
+            "task finished"
+        ),
     }
 }
 

@@ -3,14 +3,13 @@
 
 use super::super::dlq::DlqMsg;
 use super::*;
-use crate::domain::{AttemptError, FailureClass, TaskResult, TaskStatus};
+use crate::domain::{AttemptError, FailureClass, TaskStatus};
 use crate::ports::DeadLetter;
 
 /// Retries a transient failure while the budget lasts; dead-letters everything else.
 pub(super) async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, task: InFlight, failure: TaskFailure) {
     let InFlight {
-        mut message,
-        meta,
+        task: mut queued,
         slot,
         span,
         ..
@@ -19,35 +18,36 @@ pub(super) async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, ta
     span.record("otel.status_code", "ERROR");
     span.record("otel.status_message", failure.message.as_str());
     // A retry continues this trace, whether or not the producer started one.
-    if message.traceparent.is_none() {
-        message.traceparent = state.args.tracing.traceparent(&span);
+    if queued.traceparent().is_none() {
+        queued.set_traceparent(state.args.tracing.traceparent(&span));
     }
     let error = AttemptError {
         at: Utc::now(),
-        attempt: message.attempt(),
+        attempt: queued.attempt(),
         class: failure.class,
         message: failure.message.clone(),
     };
-    message.errors.push(error.clone());
-    let retry = failure.class == FailureClass::Transient && message.retry_count < message.max_retries;
+    queued.push_error(error.clone());
+    let retry = failure.class == FailureClass::Transient && queued.retry_count() < queued.max_retries();
     if !retry {
         span.record("outcome", "dead_lettered");
         metrics::counter!("intake_tasks_total", "outcome" => "dead_lettered").increment(1);
-        return dead_letter_task(state, Some(id), message, meta, failure, slot);
+        return dead_letter_task(state, Some(id), queued, failure, slot);
     }
     span.record("outcome", "retry_scheduled");
     metrics::counter!("intake_tasks_total", "outcome" => "retry_scheduled").increment(1);
 
     let delays = &state.args.settings.retry_delays;
     let delay = delays
-        .get(message.retry_count as usize)
+        .get(queued.retry_count() as usize)
         .or(delays.last())
         .copied()
         .unwrap_or(Duration::from_secs(1));
-    message.retry_count += 1;
+    queued.count_retry();
     let due = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+    let task_id = queued.task_id();
     tracing::warn!(
-        task_id = %meta.task_id,
+        %task_id,
         attempt = error.attempt,
         retry_in_ms = delay.as_millis() as u64,
         error = %failure.message,
@@ -55,14 +55,14 @@ pub(super) async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, ta
     );
     if let Err(e) = state
         .args
-        .catalog
-        .record_failure(&meta, TaskStatus::RetryScheduled, &message.errors)
+        .records
+        .record_failure(&queued, TaskStatus::RetryScheduled)
         .await
     {
-        tracing::warn!(task_id = %meta.task_id, error = %e, "could not record the failed attempt");
+        tracing::warn!(%task_id, error = %e, "could not record the failed attempt");
     }
-    if let Err(e) = state.args.queue.retry_later(&id, &message, due).await {
-        tracing::error!(task_id = %meta.task_id, error = %e, "could not schedule the retry; the delivery will be reclaimed");
+    if let Err(e) = state.args.queue.retry_later(&id, &queued, due).await {
+        tracing::error!(%task_id, error = %e, "could not schedule the retry; the delivery will be reclaimed");
     }
     drop(slot);
 }
@@ -70,45 +70,50 @@ pub(super) async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, ta
 pub(super) fn dead_letter_task(
     state: &ConsumerState,
     delivery: Option<DeliveryId>,
-    mut message: TaskMessage,
-    meta: TaskMeta,
+    mut task: QueuedTask,
     failure: TaskFailure,
     slot: OwnedSemaphorePermit,
 ) {
-    if message
-        .errors
+    if task
+        .errors()
         .last()
-        .is_none_or(|e| e.message != failure.message || e.attempt != message.attempt())
+        .is_none_or(|e| e.message != failure.message || e.attempt != task.attempt())
     {
-        message.errors.push(AttemptError {
+        task.push_error(AttemptError {
             at: Utc::now(),
-            attempt: message.attempt(),
+            attempt: task.attempt(),
             class: failure.class,
             message: failure.message.clone(),
         });
     }
-    let payload = serde_json::to_string(&message).unwrap_or_default();
+    let payload = task.to_json().unwrap_or_default();
+    let (supplier_name, parser_type) = match &task {
+        QueuedTask::PriceList(m) => (m.supplier_name.to_string(), m.parser_type.to_string()),
+        QueuedTask::Metadata(t) => (String::new(), t.kind.as_str().to_owned()),
+    };
     let result = TaskResult {
-        task_id: meta.task_id,
-        supplier_name: meta.supplier_name.to_string(),
-        parser_type: meta.parser_type.to_string(),
+        task_id: task.task_id(),
+        supplier_name,
+        parser_type,
         status: TaskStatus::DeadLettered,
         counts: Default::default(),
-        attempt: message.attempt(),
+        attempt: task.attempt(),
         duration_ms: 0,
         notes: Vec::new(),
         error: Some(failure.message.clone()),
         decisions: None,
+        task_type: task.task_type(),
+        metadata: None,
     };
     let letter = DeadLetter {
-        id: meta.task_id.to_string(),
+        id: task.task_id().to_string(),
         reason: failure.message,
         class: failure.class,
         dead_lettered_at: Utc::now(),
         payload,
-        errors: message.errors,
+        errors: task.errors().to_vec(),
     };
-    send_to_dlq(state, delivery, letter, Some(meta), Some(result), slot);
+    send_to_dlq(state, delivery, letter, Some(task), Some(result), slot);
 }
 
 pub(super) fn dead_letter_raw(
@@ -138,7 +143,7 @@ pub(super) fn send_to_dlq(
     state: &ConsumerState,
     delivery: Option<DeliveryId>,
     letter: DeadLetter,
-    task: Option<TaskMeta>,
+    task: Option<QueuedTask>,
     result: Option<TaskResult>,
     slot: OwnedSemaphorePermit,
 ) {

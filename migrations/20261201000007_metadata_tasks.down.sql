@@ -1,0 +1,1 @@
+DROP INDEX ingestion_log_task_idx;
