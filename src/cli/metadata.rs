@@ -2,9 +2,11 @@
 //! directory here (or compare it, `--dry-run`), enqueue the same for a worker, list the runs,
 //! show a record.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -13,7 +15,7 @@ use intake::settings::{Secrets, Settings};
 use intake::store::metadata as store;
 use intake_actors::domain::TaskId;
 use intake_actors::envelope::QueuedTask;
-use intake_actors::metadata::{Kind, MetadataTask, RunReport};
+use intake_actors::metadata::{Kind, MetadataTask, RunFigures, RunReport};
 
 use super::parse_duration;
 
@@ -188,7 +190,10 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
         task_id: None,
         confined_to: None,
     };
-    let report = match intake::metadata::run(pool, &request).await {
+    let progress = TerminalProgress::new();
+    let report = intake::metadata::run(pool, &request, &|figures, files| progress.show(figures, files)).await;
+    progress.clear();
+    let report = match report {
         Ok(report) => report,
         Err(RunError::Request(message)) => bail!(message),
         Err(RunError::Store(e)) => return Err(e).context("writing the metadata records"),
@@ -204,6 +209,49 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
         );
     }
     Ok(report_exit(&report))
+}
+
+/// A run's progress on one line of stderr, redrawn at most ten times a second, when stderr
+/// is a terminal (never in a pipe or a log).
+struct TerminalProgress {
+    started: Instant,
+    last: Mutex<Option<Instant>>,
+    on: bool,
+}
+
+impl TerminalProgress {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last: Mutex::new(None),
+            on: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, figures: &RunFigures, files: usize) {
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        let done = figures.files_seen as usize == files;
+        if !self.on || (!done && last.is_some_and(|at| at.elapsed() < Duration::from_millis(100))) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        eprint!(
+            "\r\x1b[2K{}/{files} files · {} records · {} refused · {:.0} records/s",
+            figures.files_seen,
+            figures.records_seen,
+            figures.files_rejected,
+            figures.records_seen as f64 / seconds
+        );
+    }
+
+    fn clear(&self) {
+        if self.on && self.last.lock().is_ok_and(|last| last.is_some()) {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
 
 /// On stderr whatever the format (stdout stays the report alone); exit 3 when a file was refused.

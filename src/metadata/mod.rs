@@ -12,7 +12,7 @@ use intake_actors::metadata::{MetadataTask, RunReport};
 use intake_actors::ports::{MetadataIngest, PortError};
 use sqlx::PgPool;
 
-pub use run::{RunError, RunRequest, run};
+pub use run::{Progress, RunError, RunRequest, run};
 
 use crate::store;
 
@@ -43,7 +43,7 @@ impl MetadataIngest for PgMetadata {
             task_id: Some(task.task_id.as_uuid()),
             confined_to: Some(self.allowed_dirs.clone()),
         };
-        match run(&self.pool, &request).await {
+        match run(&self.pool, &request, &|_, _| {}).await {
             Ok(report) => Ok(report),
             Err(RunError::Request(message)) => Err(TaskFailure::permanent(message)),
             Err(RunError::Store(e)) => Err(store::classify(&e).into()),

@@ -57,8 +57,11 @@ type Prepared = (
     Result<(Vec<store::StoredRecord>, Vec<metadata::Warning>), metadata::Refusal>,
 );
 
+/// Told after each file: the run's figures so far, and how many files it has in all.
+pub type Progress<'a> = &'a (dyn Fn(&RunFigures, usize) + Sync);
+
 /// Runs a request to its end. A store failure midway closes the run as failed.
-pub async fn run(pool: &sqlx::PgPool, request: &RunRequest) -> Result<RunReport, RunError> {
+pub async fn run(pool: &sqlx::PgPool, request: &RunRequest, progress: Progress<'_>) -> Result<RunReport, RunError> {
     let allowed = request.confined_to.as_deref().map(Allowed::new);
     if let Some(allowed) = &allowed {
         for path in std::iter::once(&request.source).chain(&request.copylib) {
@@ -100,7 +103,7 @@ pub async fn run(pool: &sqlx::PgPool, request: &RunRequest) -> Result<RunReport,
     if let Some(run) = run {
         store::start_run(pool, run, request.task_id, request.kind, &source).await?;
     }
-    let outcome = read_all(pool, run, request, &files, &relative, allowed.as_ref()).await;
+    let outcome = read_all(pool, run, request, &files, &relative, allowed.as_ref(), progress).await;
     let (figures, rejected) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -132,6 +135,7 @@ async fn read_all(
     files: &[PathBuf],
     relative: &(dyn Fn(&Path) -> String + Sync),
     allowed: Option<&Allowed>,
+    progress: Progress<'_>,
 ) -> Result<(RunFigures, Vec<RejectedFile>), RunError> {
     let kind = request.kind;
     let library = CopyDirs(request.copylib.clone());
@@ -204,6 +208,7 @@ async fn read_all(
                 rejected.push(refusal);
             }
         }
+        progress(&figures, files.len());
     }
     Ok((figures, rejected))
 }
