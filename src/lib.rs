@@ -14,6 +14,7 @@
 //! - [`http`]: health checks and Prometheus metrics.
 //! - [`telemetry`]: logs and OpenTelemetry traces.
 
+pub mod bigquery;
 pub mod http;
 pub mod metadata;
 pub mod preview;

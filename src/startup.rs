@@ -11,8 +11,9 @@ use intake_actors::pipeline::{DrainReport, Outcome, Pipeline, Ports};
 use intake_actors::ports::{DecoderRegistry, SourceFetcher};
 use sqlx::PgPool;
 
-use crate::metadata::PgMetadata;
+use crate::metadata::{MetadataService, Sink};
 use crate::queue::RedisQueue;
+use crate::settings::SinkKind;
 use crate::settings::{Settings, ms};
 use crate::sources::Sources;
 use crate::store::PgCatalog;
@@ -26,6 +27,8 @@ pub enum StartupError {
     Pipeline(#[from] intake_actors::pipeline::PipelineError),
     #[error("redis: {0}")]
     Queue(String),
+    #[error("{0}")]
+    BigQuery(#[from] crate::bigquery::BigQueryError),
     #[error("the pipeline stopped: its supervisor gave up after too many actor restarts")]
     Escalated,
     #[error("the database lacks migrations {missing:?} of this release: run `intake migrate up` first")]
@@ -51,7 +54,18 @@ fn ports(settings: &Settings, pool: PgPool, decoders: DecoderRegistry) -> Result
         sources: sources(settings)?,
         decoders,
         tracing: Arc::new(TraceContext),
-        metadata: Some(Arc::new(PgMetadata::new(pool, settings.sources.allowed_dirs.clone()))),
+        metadata: Some(Arc::new(MetadataService::new(
+            metadata_sink(settings, pool)?,
+            settings.sources.allowed_dirs.clone(),
+        ))),
+    })
+}
+
+/// Where metadata records go, as configured (`metadata.sink`).
+pub fn metadata_sink(settings: &Settings, pool: PgPool) -> Result<Sink, StartupError> {
+    Ok(match settings.metadata.sink {
+        SinkKind::Postgres => Sink::Postgres(pool),
+        SinkKind::Bigquery => Sink::BigQuery(Arc::new(crate::bigquery::BigQuery::new(&settings.bigquery)?)),
     })
 }
 

@@ -5,13 +5,14 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use intake::metadata::{RunError, RunRequest};
-use intake::settings::{Secrets, Settings};
+use intake::bigquery::BigQuery;
+use intake::metadata::{RunError, RunRequest, Sink};
+use intake::settings::{Secrets, Settings, SinkKind};
 use intake::store::metadata as store;
 use intake_actors::domain::TaskId;
 use intake_actors::envelope::QueuedTask;
@@ -80,6 +81,9 @@ pub struct IngestArgs {
     /// Compare with what is stored and say what would change; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Where the records go: postgres or bigquery (default: metadata.sink).
+    #[arg(long, value_parser = parse_sink)]
+    pub sink: Option<SinkKind>,
     /// Print the run's figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +110,14 @@ pub struct EnqueueArgs {
     pub traceparent: Option<String>,
 }
 
+fn parse_sink(text: &str) -> Result<SinkKind, String> {
+    match text {
+        "postgres" => Ok(SinkKind::Postgres),
+        "bigquery" => Ok(SinkKind::Bigquery),
+        other => Err(format!("unknown sink {other:?} (postgres, bigquery)")),
+    }
+}
+
 fn parse_kind(text: &str) -> Result<Kind, String> {
     Kind::parse(text).ok_or_else(|| {
         let known: Vec<&str> = Kind::ALL.iter().map(Kind::as_str).collect();
@@ -117,7 +129,15 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
     let connect = || super::connect_db(settings, secrets);
     match action {
         MetadataAction::Enqueue(args) => enqueue(settings, secrets, args).await,
-        MetadataAction::Ingest(args) => ingest(&connect().await?, args).await,
+        MetadataAction::Ingest(args) => {
+            let sink = match args.sink.unwrap_or(settings.metadata.sink) {
+                SinkKind::Postgres => Sink::Postgres(connect().await?),
+                SinkKind::Bigquery => Sink::BigQuery(Arc::new(
+                    BigQuery::new(&settings.bigquery).map_err(|e| anyhow::anyhow!("{e}"))?,
+                )),
+            };
+            ingest(&sink, args).await
+        }
         MetadataAction::Show { key, json } => {
             let pool = connect().await?;
             let Some(record) = store::show(&pool, &key).await? else {
@@ -176,7 +196,7 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
     }
 }
 
-async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCode> {
+async fn ingest(sink: &Sink, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let s = args.selection;
     let request = RunRequest {
         kind: s.kind,
@@ -191,12 +211,12 @@ async fn ingest(pool: &sqlx::PgPool, args: IngestArgs) -> anyhow::Result<ExitCod
         confined_to: None,
     };
     let progress = TerminalProgress::new();
-    let report = intake::metadata::run(pool, &request, &|figures, files| progress.show(figures, files)).await;
+    let report = intake::metadata::run(sink, &request, &|figures, files| progress.show(figures, files)).await;
     progress.clear();
     let report = match report {
         Ok(report) => report,
         Err(RunError::Request(message)) => bail!(message),
-        Err(RunError::Store(e)) => return Err(e).context("writing the metadata records"),
+        Err(RunError::Sink(e)) => return Err(e).context("writing the metadata records"),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -3,6 +3,8 @@
 
 mod files;
 mod run;
+mod sink;
+mod warehouse;
 
 use std::path::PathBuf;
 
@@ -10,26 +12,36 @@ use async_trait::async_trait;
 use intake_actors::domain::{AttemptError, TaskFailure, TaskStatus};
 use intake_actors::metadata::{MetadataTask, RunReport};
 use intake_actors::ports::{MetadataIngest, PortError};
-use sqlx::PgPool;
 
 pub use run::{Progress, RunError, RunRequest, run};
+pub use sink::{Sink, SinkError};
 
 use crate::store;
 
-/// Runs queued metadata tasks over PostgreSQL, reading only inside `sources.allowed_dirs`.
-pub struct PgMetadata {
-    pool: PgPool,
+/// Runs queued metadata tasks into the configured sink, reading only inside
+/// `sources.allowed_dirs`.
+pub struct MetadataService {
+    sink: Sink,
     allowed_dirs: Vec<PathBuf>,
 }
 
-impl PgMetadata {
-    pub fn new(pool: PgPool, allowed_dirs: Vec<PathBuf>) -> Self {
-        Self { pool, allowed_dirs }
+impl MetadataService {
+    pub fn new(sink: Sink, allowed_dirs: Vec<PathBuf>) -> Self {
+        Self { sink, allowed_dirs }
+    }
+}
+
+/// A sink's failure as the queue needs it: may another attempt succeed?
+pub fn failure(e: &SinkError) -> TaskFailure {
+    match e {
+        SinkError::Postgres(e) => store::classify(e).into(),
+        SinkError::BigQuery(e) if e.is_transient() => TaskFailure::transient(e.to_string()),
+        SinkError::BigQuery(e) => TaskFailure::permanent(e.to_string()),
     }
 }
 
 #[async_trait]
-impl MetadataIngest for PgMetadata {
+impl MetadataIngest for MetadataService {
     async fn ingest(&self, task: &MetadataTask) -> Result<RunReport, TaskFailure> {
         let request = RunRequest {
             kind: task.kind,
@@ -43,10 +55,10 @@ impl MetadataIngest for PgMetadata {
             task_id: Some(task.task_id.as_uuid()),
             confined_to: Some(self.allowed_dirs.clone()),
         };
-        match run(&self.pool, &request, &|_, _| {}).await {
+        match run(&self.sink, &request, &|_, _| {}).await {
             Ok(report) => Ok(report),
             Err(RunError::Request(message)) => Err(TaskFailure::permanent(message)),
-            Err(RunError::Store(e)) => Err(store::classify(&e).into()),
+            Err(RunError::Sink(e)) => Err(failure(&e)),
         }
     }
 
@@ -56,8 +68,12 @@ impl MetadataIngest for PgMetadata {
         _status: TaskStatus,
         _errors: &[AttemptError],
     ) -> Result<(), PortError> {
-        // The run's own row says it failed; the error history travels with the task.
-        store::metadata::fail_runs(&self.pool, None, Some(task.task_id.as_uuid()))
+        // The run's own row says it failed; the error history travels with the task. Only
+        // PostgreSQL keeps runs open while they run.
+        let Sink::Postgres(pool) = &self.sink else {
+            return Ok(());
+        };
+        store::metadata::fail_runs(pool, None, Some(task.task_id.as_uuid()))
             .await
             .map(|_| ())
             .map_err(|e| store::classify(&e))

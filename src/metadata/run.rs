@@ -8,6 +8,7 @@ use intake_actors::metadata::{self, Kind, RejectedFile, RunFigures, RunReport};
 use uuid::Uuid;
 
 use super::files::{CopyDirs, files, selected};
+use super::sink::{ErrorRow, RunSink, Sink, SinkError};
 use crate::store::metadata::{self as store, Changes};
 
 /// What to read, and how.
@@ -36,8 +37,8 @@ pub enum RunError {
     /// The request itself is wrong: no such source, no files of the kind, access denied.
     #[error("{0}")]
     Request(String),
-    #[error("database: {0}")]
-    Store(#[from] sqlx::Error),
+    #[error("{0}")]
+    Sink(#[from] SinkError),
 }
 
 /// What became of one file.
@@ -61,7 +62,7 @@ type Prepared = (
 pub type Progress<'a> = &'a (dyn Fn(&RunFigures, usize) + Sync);
 
 /// Runs a request to its end. A store failure midway closes the run as failed.
-pub async fn run(pool: &sqlx::PgPool, request: &RunRequest, progress: Progress<'_>) -> Result<RunReport, RunError> {
+pub async fn run(sink: &Sink, request: &RunRequest, progress: Progress<'_>) -> Result<RunReport, RunError> {
     let allowed = request.confined_to.as_deref().map(Allowed::new);
     if let Some(allowed) = &allowed {
         for path in std::iter::once(&request.source).chain(&request.copylib) {
@@ -100,24 +101,24 @@ pub async fn run(pool: &sqlx::PgPool, request: &RunRequest, progress: Progress<'
     }
     let run = (!request.dry_run).then(Uuid::now_v7);
     let source = request.source.display().to_string();
-    if let Some(run) = run {
-        store::start_run(pool, run, request.task_id, request.kind, &source).await?;
-    }
-    let outcome = read_all(pool, run, request, &files, &relative, allowed.as_ref(), progress).await;
+    let writer = sink.begin(run);
+    writer.open(request.task_id, request.kind, &source).await?;
+    let outcome = match read_all(writer.as_ref(), request, &files, &relative, allowed.as_ref(), progress).await {
+        Ok((mut figures, rejected)) => match writer.close(&mut figures).await {
+            Ok(()) => Ok((figures, rejected)),
+            Err(e) => Err(RunError::from(e)),
+        },
+        Err(e) => Err(e),
+    };
     let (figures, rejected) = match outcome {
         Ok(done) => done,
         Err(e) => {
-            if let Some(run) = run
-                && let Err(close) = store::fail_runs(pool, Some(run), None).await
-            {
-                tracing::warn!(%run, error = %close, "could not close the failed run");
+            if let Err(close) = writer.fail().await {
+                tracing::warn!(run = ?run, error = %close, "could not record the failed run");
             }
             return Err(e);
         }
     };
-    if let Some(run) = run {
-        store::finish_run(pool, run, &figures).await?;
-    }
     Ok(RunReport {
         run_id: run,
         kind: request.kind,
@@ -129,8 +130,7 @@ pub async fn run(pool: &sqlx::PgPool, request: &RunRequest, progress: Progress<'
 }
 
 async fn read_all(
-    pool: &sqlx::PgPool,
-    run: Option<Uuid>,
+    sink: &dyn RunSink,
     request: &RunRequest,
     files: &[PathBuf],
     relative: &(dyn Fn(&Path) -> String + Sync),
@@ -189,7 +189,7 @@ async fn read_all(
                     });
                     (bytes, parsed)
                 });
-                ingest_file(pool, run, kind, source_name, prepared)
+                ingest_file(sink, kind, source_name, prepared)
             })
             .buffered(2)
     );
@@ -224,8 +224,7 @@ fn refusal(class: &'static str, message: String) -> metadata::Refusal {
 /// Writes (or, in a dry run, compares) one file's records, or records why it was refused;
 /// returns its size and outcome.
 async fn ingest_file(
-    pool: &sqlx::PgPool,
-    run: Option<Uuid>,
+    sink: &dyn RunSink,
     kind: Kind,
     source_name: String,
     prepared: Result<Prepared, metadata::Refusal>,
@@ -238,23 +237,19 @@ async fn ingest_file(
     let (records, warnings) = match read {
         Ok(read) => read,
         Err(refusal) => {
-            if let Some(run) = run {
-                let text = kind.text(&bytes);
-                let excerpt = refusal
-                    .line
-                    .and_then(|l| text.lines().nth(l.saturating_sub(1) as usize))
-                    .map(|l| l.chars().take(200).collect::<String>());
-                store::record_refusal(
-                    pool,
-                    run,
-                    &source_name,
-                    refusal.line,
-                    refusal.class,
-                    &refusal.message,
-                    excerpt.as_deref(),
-                )
-                .await?;
-            }
+            let text = kind.text(&bytes);
+            let excerpt = refusal
+                .line
+                .and_then(|l| text.lines().nth(l.saturating_sub(1) as usize))
+                .map(|l| l.chars().take(200).collect::<String>());
+            sink.error(ErrorRow {
+                source_name: &source_name,
+                line: refusal.line,
+                class: refusal.class,
+                message: &refusal.message,
+                excerpt: excerpt.as_deref(),
+            })
+            .await?;
             let refused = RejectedFile {
                 source_name,
                 error_class: refusal.class.to_owned(),
@@ -266,23 +261,17 @@ async fn ingest_file(
     };
     for warning in &warnings {
         tracing::warn!(source = %source_name, line = warning.line, "{}", warning.message);
-        if let Some(run) = run {
-            store::record_refusal(
-                pool,
-                run,
-                &source_name,
-                Some(warning.line),
-                "warning",
-                &warning.message,
-                None,
-            )
-            .await?;
-        }
+        sink.error(ErrorRow {
+            source_name: &source_name,
+            line: Some(warning.line),
+            class: "warning",
+            message: &warning.message,
+            excerpt: None,
+        })
+        .await?;
     }
-    let changes = match run {
-        Some(run) => store::apply(pool, run, kind, &source_name, &records).await?,
-        None => store::compare(pool, kind, &source_name, &records).await?,
-    };
+    // A sink that counts at the end (BigQuery) gives the run's changes when it closes.
+    let changes = sink.apply(kind, &source_name, &records).await?.unwrap_or_default();
     // Records, not rows: a record cut into chunks is one record (its changes count rows).
     let records = records.iter().filter(|r| r.chunk_index == 0).count() as u64;
     Ok((size, FileOutcome::Stored { records, changes }))

@@ -10,8 +10,10 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 
 mod keys;
+mod metadata;
 use intake_actors::mapping::{MappingOptions, PriceKind};
 use intake_actors::pipeline::{ConsumerSettings, FlowSettings, PipelineConfig, RestartBudget};
+pub use metadata::{BigQuerySettings, MetadataSettings, SinkKind};
 use serde::{Deserialize, Serialize};
 
 /// The defaults, compiled in so the binary runs from any directory.
@@ -29,6 +31,8 @@ pub struct Settings {
     pub mapping: MappingSettings,
     pub sources: SourcesSettings,
     pub google_sheets: GoogleSheetsSettings,
+    pub metadata: MetadataSettings,
+    pub bigquery: BigQuerySettings,
     pub http: HttpSettings,
     pub log: LogSettings,
     pub telemetry: TelemetrySettings,
@@ -266,6 +270,9 @@ impl Settings {
         }
         if self.queue.key_prefix.is_empty() || self.queue.key_prefix.contains(char::is_whitespace) {
             return invalid("queue.key_prefix must be a non-empty word");
+        }
+        if self.metadata.sink == SinkKind::Bigquery {
+            self.bigquery.validate()?;
         }
         Ok(())
     }

@@ -2,35 +2,20 @@
 //! service account's signed JWT, and the Sheets API v4 answering with the shapes of Google's
 //! documentation (spreadsheets.get, spreadsheets.values.batchGet, error bodies).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-
-/// JWT segments are base64url; Google accepts them padded or not, and so does this fake.
-const JWT_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
+use axum::response::Response;
+use axum::routing::get;
 use intake_actors::domain::{SourceConfig, TaskStatus};
 
+use crate::google_auth::{self, SERVICE_ACCOUNT, TokenEndpoint, error, json};
 use crate::helpers::TestEnv;
-
-const SERVICE_ACCOUNT: &str = "intake@project.iam.gserviceaccount.com";
 const SHEET_ID: &str = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms";
 const PRIVATE_ID: &str = "1PrivateSheetPrivateSheetPrivateSheet0000";
 const BUSY_ID: &str = "1BusySheetBusySheetBusySheetBusySheet00000";
@@ -38,7 +23,6 @@ const BUSY_ID: &str = "1BusySheetBusySheetBusySheetBusySheet00000";
 /// What the fake Google saw.
 #[derive(Default)]
 struct Seen {
-    tokens: AtomicUsize,
     api_calls: AtomicUsize,
     busy_answered: AtomicUsize,
     /// When each request for the busy spreadsheet arrived.
@@ -48,80 +32,12 @@ struct Seen {
 }
 
 struct Google {
-    public_key: Vec<u8>,
-    token_uri: String,
+    auth: Arc<TokenEndpoint>,
     seen: Seen,
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn error(status: StatusCode, code: u16, message: &str, name: &str) -> Response {
-    json(
-        status,
-        serde_json::json!({"error": {"code": code, "message": message, "status": name}}),
-    )
-}
-
-/// The OAuth token endpoint: a JWT bearer grant signed with the service account's key.
-async fn token(State(google): State<Arc<Google>>, body: Bytes) -> Response {
-    let form: HashMap<String, String> = url_pairs(&String::from_utf8_lossy(&body));
-    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            400,
-            "unsupported_grant_type",
-            "INVALID_ARGUMENT",
-        );
-    }
-    let Some(jwt) = form.get("assertion") else {
-        return error(StatusCode::BAD_REQUEST, 400, "missing assertion", "INVALID_ARGUMENT");
-    };
-    let parts: Vec<&str> = jwt.split('.').collect();
-    let verified = parts.len() == 3
-        && JWT_BASE64.decode(parts[2]).is_ok_and(|signature| {
-            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &google.public_key)
-                .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
-                .is_ok()
-        });
-    let claims: serde_json::Value = JWT_BASE64
-        .decode(parts.get(1).copied().unwrap_or(""))
-        .ok()
-        .and_then(|c| serde_json::from_slice(&c).ok())
-        .unwrap_or_default();
-    let valid = verified
-        && claims["iss"] == SERVICE_ACCOUNT
-        && claims["aud"] == google.token_uri.as_str()
-        && claims["scope"] == "https://www.googleapis.com/auth/spreadsheets.readonly";
-    if !valid {
-        eprintln!("fake google rejected a token request: signature verified {verified}, claims {claims}");
-        return json(
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
-        );
-    }
-    let n = google.seen.tokens.fetch_add(1, Ordering::SeqCst);
-    json(
-        StatusCode::OK,
-        serde_json::json!({"access_token": format!("ya29.fake-{n}"), "expires_in": 3599, "token_type": "Bearer"}),
-    )
-}
-
-fn url_pairs(query: &str) -> HashMap<String, String> {
-    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
-}
-
 fn authorised(google: &Google, headers: &HeaderMap) -> bool {
-    let ok = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ya29.fake-"));
+    let ok = google_auth::bearer_ok(headers);
     if !ok {
         google.seen.bad_tokens.fetch_add(1, Ordering::SeqCst);
     }
@@ -244,49 +160,20 @@ async fn spreadsheet(
 
 /// Starts the fake Google and writes a service-account key that points at it.
 async fn fake_google(dir: &std::path::Path) -> (Arc<Google>, SocketAddr, std::path::PathBuf) {
-    let key = KeyPair::generate(KeySize::Rsa2048).expect("an RSA key");
-    let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key).expect("pkcs8");
-    let pem_body = STANDARD.encode(pkcs8.as_ref());
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        pem_body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let token_uri = format!("http://{addr}/token");
+    let (auth, key_file) = TokenEndpoint::start(addr, dir, "https://www.googleapis.com/auth/spreadsheets.readonly");
     let google = Arc::new(Google {
-        public_key: key.public_key().as_ref().to_vec(),
-        token_uri: token_uri.clone(),
+        auth: auth.clone(),
         seen: Seen::default(),
     });
     let app = Router::new()
-        .route("/token", post(token))
         .route("/v4/spreadsheets/{*rest}", get(spreadsheet))
-        .with_state(google.clone());
+        .with_state(google.clone())
+        .merge(google_auth::router(auth));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let key_file = dir.join("service-account.json");
-    std::fs::write(
-        &key_file,
-        serde_json::json!({
-            "type": "service_account",
-            "project_id": "project",
-            "private_key_id": "0123456789abcdef",
-            "private_key": pem,
-            "client_email": SERVICE_ACCOUNT,
-            "client_id": "100000000000000000000",
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": token_uri,
-        })
-        .to_string(),
-    )
-    .unwrap();
     (google, addr, key_file)
 }
 
@@ -335,7 +222,7 @@ async fn a_shared_sheet_is_read_with_two_api_calls_and_mapped() {
         2,
         "metadata and one batchGet"
     );
-    assert_eq!(google.seen.tokens.load(Ordering::SeqCst), 1);
+    assert_eq!(google.auth.tokens.load(Ordering::SeqCst), 1);
     assert_eq!(google.seen.bad_tokens.load(Ordering::SeqCst), 0);
 
     let (price, characteristics): (String, serde_json::Value) =

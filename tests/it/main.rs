@@ -10,6 +10,7 @@ mod download;
 mod fixture_files;
 mod fixtures;
 mod google;
+mod google_auth;
 mod guard;
 mod helpers;
 mod hostile;

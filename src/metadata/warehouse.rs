@@ -1,0 +1,317 @@
+//! A run into BigQuery: its records gathered while files are read, then at the end one load
+//! into a staging table of the run, one query that counts what will change, one MERGE (the
+//! commit point: a run killed before it leaves nothing applied), the errors and the run's
+//! `ingestion_log` row loaded, the staging table dropped.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use intake_actors::metadata::{Changes, Kind, RunFigures};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::sink::{ErrorRow, RunSink, SinkError};
+use crate::bigquery::{BigQuery, BigQueryError, QueryParameter, tables};
+use crate::store::metadata::StoredRecord;
+
+/// The most newline-delimited JSON one load job carries; a larger run goes up in several,
+/// well under BigQuery's limits on a load job.
+const LOAD_BYTES: usize = 64 << 20;
+
+const TARGET: &str = "source_metadata";
+const ERRORS: &str = "source_metadata_errors";
+const LOG: &str = "ingestion_log";
+
+const RECORD_COLUMNS: &str = "id, semantic_path, source_kind, source_name, parent_id, record_kind, name, data_type, \
+     attributes, content, chunk_index, chunk_count, line_start, line_end, content_sha256";
+
+#[derive(Default)]
+struct Gathered {
+    task: Option<Uuid>,
+    kind: Option<Kind>,
+    source: String,
+    started_at: Option<DateTime<Utc>>,
+    /// Newline-delimited JSON rows of the staging table.
+    rows: Vec<u8>,
+    /// Sources applied in this run: their records missing from it are tombstoned.
+    sources: Vec<String>,
+    errors: Vec<u8>,
+}
+
+pub struct BigQueryRun {
+    bigquery: Arc<BigQuery>,
+    run: Option<Uuid>,
+    /// Names this run's jobs: a dry run's are its own too.
+    jobs: Uuid,
+    gathered: Mutex<Gathered>,
+}
+
+impl BigQueryRun {
+    pub fn new(bigquery: Arc<BigQuery>, run: Option<Uuid>) -> Self {
+        Self {
+            bigquery,
+            run,
+            jobs: run.unwrap_or_else(Uuid::now_v7),
+            gathered: Mutex::new(Gathered::default()),
+        }
+    }
+
+    fn gathered(&self) -> std::sync::MutexGuard<'_, Gathered> {
+        // A panic while holding it cannot leave the rows half-written in a way that matters:
+        // the run fails before anything is loaded.
+        self.gathered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn job_id(&self, step: &str) -> String {
+        format!("intake_{}_{step}", self.jobs.simple())
+    }
+
+    /// Loads newline-delimited rows in as few load jobs as the size cap allows.
+    async fn load(&self, step: &str, table: &str, rows: &[u8]) -> Result<(), BigQueryError> {
+        let mut start = 0;
+        let mut part = 0;
+        while start < rows.len() {
+            let mut end = (start + LOAD_BYTES).min(rows.len());
+            if end < rows.len() {
+                // Cut after a whole row.
+                end = rows[start..end]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(end, |i| start + i + 1);
+            }
+            self.bigquery
+                .load(&self.job_id(&format!("{step}{part}")), table, &rows[start..end])
+                .await?;
+            start = end;
+            part += 1;
+        }
+        Ok(())
+    }
+
+    async fn ensure_tables(&self) -> Result<(), BigQueryError> {
+        let bq = &self.bigquery;
+        bq.check_dataset().await?;
+        bq.ensure_table(
+            TARGET,
+            &tables::source_metadata_schema(),
+            &["source_kind", "source_name"],
+        )
+        .await?;
+        bq.ensure_table(ERRORS, &tables::errors_schema(), &[]).await?;
+        bq.ensure_table(LOG, &tables::ingestion_log_schema(), &[]).await
+    }
+
+    /// Stages the run's records and counts what the MERGE will do; then merges unless dry.
+    async fn stage_and_merge(&self, kind: Kind, rows: &[u8], sources: Vec<String>) -> Result<Changes, BigQueryError> {
+        let bq = &self.bigquery;
+        let staging = format!("{}{}", tables::STAGING_PREFIX, self.jobs.simple());
+        bq.create_staging(&staging).await?;
+        let result = async {
+            self.load("stage", &staging, rows).await?;
+            let (target, staged) = (bq.table_path(TARGET), bq.table_path(&staging));
+            let parameters = [
+                QueryParameter::Text("kind", kind.as_str().to_owned()),
+                QueryParameter::Texts("sources", sources),
+                QueryParameter::Text("run", self.jobs.to_string()),
+            ];
+            let plan = bq.query(&self.job_id("plan"), &plan_sql(&target, &staged), &parameters).await?;
+            let row = bq.first_row(&plan).await?;
+            let count = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let changes = Changes {
+                inserted: count(0),
+                updated: count(1),
+                unchanged: count(2),
+                deleted: count(3),
+            };
+            if self.run.is_some() {
+                let merged = bq.query(&self.job_id("merge"), &merge_sql(&target, &staged), &parameters).await?;
+                let stats = merged.dml_stats();
+                let expected = changes.inserted + changes.updated + changes.deleted;
+                if stats.affected != expected {
+                    tracing::warn!(
+                        affected = stats.affected,
+                        expected,
+                        "the MERGE changed another number of rows than counted: another run wrote these sources meanwhile"
+                    );
+                }
+            }
+            Ok(changes)
+        }
+        .await;
+        if let Err(e) = bq.drop_table(&staging).await {
+            tracing::warn!(table = staging, error = %e, "could not drop the staging table; the next run will");
+        }
+        result
+    }
+
+    fn log_row(&self, status: &str, figures: &RunFigures, gathered: &Gathered) -> Vec<u8> {
+        let now = Utc::now();
+        let started = gathered.started_at.unwrap_or(now);
+        let c = figures.changes;
+        let mut row = json!({
+            "run_id": self.jobs.to_string(),
+            "task_id": gathered.task.map(|t| t.to_string()),
+            "kind": gathered.kind.map_or("", |k| k.as_str()),
+            "source": gathered.source,
+            "status": status,
+            "files_seen": figures.files_seen,
+            "files_ingested": figures.files_ingested,
+            "files_rejected": figures.files_rejected,
+            "bytes": figures.bytes,
+            "records_seen": figures.records_seen,
+            "records_inserted": c.inserted,
+            "records_updated": c.updated,
+            "records_unchanged": c.unchanged,
+            "records_deleted": c.deleted,
+            "parser_version": env!("CARGO_PKG_VERSION"),
+            "started_at": started.to_rfc3339(),
+            "finished_at": now.to_rfc3339(),
+            "duration_ms": (now - started).num_milliseconds().max(0),
+        })
+        .to_string()
+        .into_bytes();
+        row.push(b'\n');
+        row
+    }
+}
+
+#[async_trait]
+impl RunSink for BigQueryRun {
+    async fn open(&self, task: Option<Uuid>, kind: Kind, source: &str) -> Result<(), SinkError> {
+        let mut gathered = self.gathered();
+        gathered.task = task;
+        gathered.kind = Some(kind);
+        gathered.source = source.to_owned();
+        gathered.started_at = Some(Utc::now());
+        Ok(())
+    }
+
+    async fn error(&self, row: ErrorRow<'_>) -> Result<(), SinkError> {
+        let mut line = json!({
+            "run_id": self.jobs.to_string(),
+            "source_name": row.source_name,
+            "line": row.line,
+            "error_class": row.class,
+            "message": row.message,
+            "excerpt": row.excerpt,
+            "created_at": Utc::now().to_rfc3339(),
+        })
+        .to_string()
+        .into_bytes();
+        line.push(b'\n');
+        self.gathered().errors.extend_from_slice(&line);
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        kind: Kind,
+        source_name: &str,
+        records: &[StoredRecord],
+    ) -> Result<Option<Changes>, SinkError> {
+        let mut rows = Vec::new();
+        for r in records {
+            let row = json!({
+                "id": r.id,
+                "semantic_path": r.semantic_path,
+                "source_kind": kind.as_str(),
+                "source_name": source_name,
+                "parent_id": r.parent_id,
+                "record_kind": r.record_kind,
+                "name": r.name,
+                "data_type": r.data_type,
+                "attributes": r.attributes,
+                "content": r.content,
+                "chunk_index": r.chunk_index,
+                "chunk_count": r.chunk_count,
+                "line_start": r.line_start,
+                "line_end": r.line_end,
+                "content_sha256": r.content_sha256,
+            });
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut rows, &row);
+            rows.push(b'\n');
+        }
+        let mut gathered = self.gathered();
+        gathered.rows.extend_from_slice(&rows);
+        gathered.sources.push(source_name.to_owned());
+        Ok(None)
+    }
+
+    async fn close(&self, figures: &mut RunFigures) -> Result<(), SinkError> {
+        let gathered = std::mem::take(&mut *self.gathered());
+        let Some(kind) = gathered.kind else {
+            return Ok(());
+        };
+        let bq = &self.bigquery;
+        self.ensure_tables().await?;
+        if let Err(e) = bq.drop_stale_staging().await {
+            tracing::warn!(error = %e, "could not list or drop stale staging tables");
+        }
+        figures.changes = self
+            .stage_and_merge(kind, &gathered.rows, gathered.sources.clone())
+            .await?;
+        if self.run.is_none() {
+            return Ok(());
+        }
+        if !gathered.errors.is_empty() {
+            self.load("errors", ERRORS, &gathered.errors).await?;
+        }
+        let status = if figures.files_rejected == 0 {
+            "completed"
+        } else {
+            "completed_with_errors"
+        };
+        self.load("log", LOG, &self.log_row(status, figures, &gathered)).await?;
+        Ok(())
+    }
+
+    async fn fail(&self) -> Result<(), SinkError> {
+        // Nothing was applied (the MERGE is the commit point); the failed run is logged when
+        // BigQuery still answers.
+        if self.run.is_some() {
+            let gathered = std::mem::take(&mut *self.gathered());
+            let row = self.log_row("failed", &RunFigures::default(), &gathered);
+            self.load("failed", LOG, &row).await?;
+        }
+        Ok(())
+    }
+}
+
+fn plan_sql(target: &str, staging: &str) -> String {
+    format!(
+        "-- intake:plan
+SELECT
+  COUNTIF(t.id IS NULL) AS inserted,
+  COUNTIF(t.id IS NOT NULL AND (t.content_sha256 != s.content_sha256 OR t.deleted_at IS NOT NULL)) AS updated,
+  COUNTIF(t.id IS NOT NULL AND t.content_sha256 = s.content_sha256 AND t.deleted_at IS NULL) AS unchanged,
+  (SELECT COUNT(*) FROM {target} AS g
+    WHERE g.source_kind = @kind AND g.source_name IN UNNEST(@sources) AND g.deleted_at IS NULL
+      AND g.id NOT IN (SELECT id FROM {staging})) AS deleted
+FROM {staging} AS s LEFT JOIN {target} AS t ON t.id = s.id"
+    )
+}
+
+fn merge_sql(target: &str, staging: &str) -> String {
+    let updates: Vec<String> = RECORD_COLUMNS
+        .split(", ")
+        .filter(|c| *c != "id")
+        .map(|c| format!("{c} = s.{c}"))
+        .collect();
+    let values: Vec<String> = RECORD_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect();
+    format!(
+        "-- intake:merge
+MERGE {target} AS t
+USING {staging} AS s
+ON t.id = s.id
+WHEN MATCHED AND (t.content_sha256 != s.content_sha256 OR t.deleted_at IS NOT NULL) THEN UPDATE SET
+  {updates}, last_changed_run_id = @run, deleted_at = NULL, updated_at = CURRENT_TIMESTAMP()
+WHEN NOT MATCHED BY TARGET THEN INSERT ({RECORD_COLUMNS}, first_run_id, last_changed_run_id, deleted_at, created_at, updated_at)
+  VALUES ({values}, @run, @run, NULL, CURRENT_TIMESTAMP(), CURRENT_TIMESTAMP())
+WHEN NOT MATCHED BY SOURCE AND t.source_kind = @kind AND t.source_name IN UNNEST(@sources) AND t.deleted_at IS NULL THEN
+  UPDATE SET deleted_at = CURRENT_TIMESTAMP(), last_changed_run_id = @run, updated_at = CURRENT_TIMESTAMP()",
+        updates = updates.join(", "),
+        values = values.join(", ")
+    )
+}
