@@ -37,7 +37,7 @@ pub enum RunError {
     /// The request itself is wrong: no such source, no files of the kind, access denied.
     #[error("{0}")]
     Request(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Sink(#[from] SinkError),
 }
 

@@ -17,7 +17,7 @@ use crate::store::metadata::{self as store, StoredRecord};
 pub enum SinkError {
     #[error("database: {0}")]
     Postgres(#[from] sqlx::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     BigQuery(#[from] BigQueryError),
 }
 

@@ -3,6 +3,7 @@
 //! commit point: a run killed before it leaves nothing applied), the errors and the run's
 //! `ingestion_log` row loaded, the staging table dropped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -45,6 +46,8 @@ pub struct BigQueryRun {
     /// Names this run's jobs: a dry run's are its own too.
     jobs: Uuid,
     gathered: Mutex<Gathered>,
+    /// Whether BigQuery let the run reach its tables: only then is a failure logged there.
+    reached: AtomicBool,
 }
 
 impl BigQueryRun {
@@ -54,6 +57,7 @@ impl BigQueryRun {
             run,
             jobs: run.unwrap_or_else(Uuid::now_v7),
             gathered: Mutex::new(Gathered::default()),
+            reached: AtomicBool::new(false),
         }
     }
 
@@ -246,6 +250,7 @@ impl RunSink for BigQueryRun {
         };
         let bq = &self.bigquery;
         self.ensure_tables().await?;
+        self.reached.store(true, Ordering::SeqCst);
         if let Err(e) = bq.drop_stale_staging().await {
             tracing::warn!(error = %e, "could not list or drop stale staging tables");
         }
@@ -270,7 +275,7 @@ impl RunSink for BigQueryRun {
     async fn fail(&self) -> Result<(), SinkError> {
         // Nothing was applied (the MERGE is the commit point); the failed run is logged when
         // BigQuery still answers.
-        if self.run.is_some() {
+        if self.run.is_some() && self.reached.load(Ordering::SeqCst) {
             let gathered = std::mem::take(&mut *self.gathered());
             let row = self.log_row("failed", &RunFigures::default(), &gathered);
             self.load("failed", LOG, &row).await?;

@@ -2,11 +2,14 @@
 //! Each test has a database, a Redis key prefix and a directory of its own.
 
 mod artifacts;
+mod bigquery;
 mod cli;
 mod copybooks;
 mod corpus;
 mod crash;
 mod download;
+mod fake_bigquery;
+mod fake_bigquery_sql;
 mod fixture_files;
 mod fixtures;
 mod google;
