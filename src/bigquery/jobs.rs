@@ -85,6 +85,7 @@ impl BigQuery {
     }
 
     /// Appends newline-delimited JSON rows to a table in one load job (a multipart upload).
+    #[tracing::instrument(name = "bigquery_load", skip(self, rows), fields(bytes = rows.len()))]
     pub async fn load(&self, job_id: &str, table: &str, rows: &[u8]) -> Result<Job, BigQueryError> {
         let job = json!({
             "jobReference": self.job_reference(job_id),
@@ -107,6 +108,7 @@ impl BigQuery {
     }
 
     /// Runs a GoogleSQL statement as a query job.
+    #[tracing::instrument(name = "bigquery_query", skip(self, sql, parameters))]
     pub async fn query(&self, job_id: &str, sql: &str, parameters: &[QueryParameter]) -> Result<Job, BigQueryError> {
         let job = json!({
             "jobReference": self.job_reference(job_id),

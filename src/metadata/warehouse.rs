@@ -131,6 +131,13 @@ impl BigQueryRun {
             if self.run.is_some() {
                 let merged = bq.query(&self.job_id("merge"), &merge_sql(&target, &staged), &parameters).await?;
                 let stats = merged.dml_stats();
+                tracing::info!(
+                    job = %merged.reference.job_id,
+                    affected = stats.affected,
+                    inserted = stats.inserted,
+                    updated = stats.updated,
+                    "merged into source_metadata"
+                );
                 let expected = changes.inserted + changes.updated + changes.deleted;
                 if stats.affected != expected {
                     tracing::warn!(

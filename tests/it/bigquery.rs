@@ -402,3 +402,30 @@ async fn a_queued_metadata_task_goes_to_bigquery_and_a_denied_one_is_dead_letter
     assert_eq!(letter.errors.len(), 1, "a refusal is not retried");
     worker.stop().await;
 }
+
+/// The figures of `docs/performance.md`: requests and bytes for a run of 100,000 records.
+/// `cargo nextest run --run-ignored only -E 'test(a_run_of_100k_records)' --success-output immediate`
+#[tokio::test]
+#[ignore = "a measurement: run it for docs/performance.md"]
+async fn a_run_of_100k_records_goes_up_in_one_load_job() {
+    let world = World::new().await;
+    let books = world.books();
+    for book in 0..100 {
+        std::fs::write(books.join(format!("ledger{book:03}.cpy")), copybook(999, 0)).unwrap();
+    }
+    let started = std::time::Instant::now();
+    let report = world.run(&books).await.expect("a run");
+    let requests = world.requests();
+    let bytes = world.fake.seen.bytes_up.load(Ordering::SeqCst);
+    assert_eq!(report.figures.records_seen, 100_000);
+    let loads = requests.iter().filter(|r| *r == "POST upload/jobs").count();
+    println!(
+        "{} records, {} rows: {} requests ({loads} load jobs), {bytes} bytes up ({} per record), {:.1} s",
+        report.figures.records_seen,
+        report.figures.changes.inserted,
+        requests.len(),
+        bytes / 100_000,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(loads, 2, "the records in one load job, the log row in another");
+}
