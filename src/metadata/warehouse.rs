@@ -1,15 +1,16 @@
-//! A run into BigQuery: its records gathered while files are read, then at the end one load
-//! into a staging table of the run, one query that counts what will change, one MERGE (the
-//! commit point: a run killed before it leaves nothing applied), the errors and the run's
-//! `ingestion_log` row loaded, the staging table dropped.
+//! A run into BigQuery: its records loaded into a staging table of the run (in one load job,
+//! or one per 64 MB while files are read, so memory stays bounded), then one query that counts
+//! what will change, one MERGE (the commit point: a run killed before it leaves nothing
+//! applied), the errors and the run's `ingestion_log` row loaded, the staging table dropped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intake_actors::metadata::{Changes, Kind, RunFigures};
 use serde_json::json;
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::sink::{ErrorRow, RunSink, SinkError};
@@ -33,7 +34,7 @@ struct Gathered {
     kind: Option<Kind>,
     source: String,
     started_at: Option<DateTime<Utc>>,
-    /// Newline-delimited JSON rows of the staging table.
+    /// Newline-delimited JSON rows not yet loaded into the staging table.
     rows: Vec<u8>,
     /// Sources applied in this run: their records missing from it are tombstoned.
     sources: Vec<String>,
@@ -43,11 +44,12 @@ struct Gathered {
 pub struct BigQueryRun {
     bigquery: Arc<BigQuery>,
     run: Option<Uuid>,
-    /// Names this run's jobs: a dry run's are its own too.
+    /// Names this run's jobs and staging table: a dry run's are its own too.
     jobs: Uuid,
     gathered: Mutex<Gathered>,
-    /// Whether BigQuery let the run reach its tables: only then is a failure logged there.
-    reached: AtomicBool,
+    /// The run's staging table, created (with the tables it merges into) at the first load.
+    staging: OnceCell<String>,
+    loads: AtomicUsize,
 }
 
 impl BigQueryRun {
@@ -57,13 +59,13 @@ impl BigQueryRun {
             run,
             jobs: run.unwrap_or_else(Uuid::now_v7),
             gathered: Mutex::new(Gathered::default()),
-            reached: AtomicBool::new(false),
+            staging: OnceCell::new(),
+            loads: AtomicUsize::new(0),
         }
     }
 
     fn gathered(&self) -> std::sync::MutexGuard<'_, Gathered> {
-        // A panic while holding it cannot leave the rows half-written in a way that matters:
-        // the run fails before anything is loaded.
+        // Poisoned only by a panic elsewhere; the rows are whole either way.
         self.gathered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -71,92 +73,134 @@ impl BigQueryRun {
         format!("intake_{}_{step}", self.jobs.simple())
     }
 
-    /// Loads newline-delimited rows in as few load jobs as the size cap allows.
-    async fn load(&self, step: &str, table: &str, rows: &[u8]) -> Result<(), BigQueryError> {
-        let mut start = 0;
-        let mut part = 0;
-        while start < rows.len() {
-            let mut end = (start + LOAD_BYTES).min(rows.len());
-            if end < rows.len() {
-                // Cut after a whole row.
-                end = rows[start..end]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(end, |i| start + i + 1);
-            }
-            self.bigquery
-                .load(&self.job_id(&format!("{step}{part}")), table, &rows[start..end])
+    /// The staging table, created at the first call after the dataset and the tables are
+    /// checked and the staging tables of dead runs dropped.
+    async fn staging(&self) -> Result<&str, BigQueryError> {
+        self.staging
+            .get_or_try_init(|| async {
+                let bq = &self.bigquery;
+                bq.check_dataset().await?;
+                bq.ensure_table(
+                    TARGET,
+                    &tables::source_metadata_schema(),
+                    &["source_kind", "source_name"],
+                )
                 .await?;
-            start = end;
-            part += 1;
+                bq.ensure_table(ERRORS, &tables::errors_schema(), &[]).await?;
+                bq.ensure_table(LOG, &tables::ingestion_log_schema(), &[]).await?;
+                if let Err(e) = bq.drop_stale_staging().await {
+                    tracing::warn!(error = %e, "could not list or drop stale staging tables");
+                }
+                let staging = format!("{}{}", tables::STAGING_PREFIX, self.jobs.simple());
+                bq.create_staging(&staging).await?;
+                Ok(staging)
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// Loads gathered rows into the staging table: once they pass the size of one load job
+    /// while the run reads (so memory stays bounded), and what is left at the end.
+    async fn flush(&self, at_least: usize) -> Result<(), BigQueryError> {
+        let rows = {
+            let mut gathered = self.gathered();
+            if gathered.rows.len() < at_least {
+                return Ok(());
+            }
+            std::mem::take(&mut gathered.rows)
+        };
+        let staging = self.staging().await?;
+        if !rows.is_empty() {
+            let n = self.loads.fetch_add(1, Ordering::SeqCst);
+            self.bigquery
+                .load(&self.job_id(&format!("stage{n}")), staging, &rows)
+                .await?;
         }
         Ok(())
     }
 
-    async fn ensure_tables(&self) -> Result<(), BigQueryError> {
+    /// Counts what the MERGE will do; then merges, unless the run is dry.
+    async fn merge(&self, kind: Kind, sources: Vec<String>) -> Result<Changes, BigQueryError> {
         let bq = &self.bigquery;
-        bq.check_dataset().await?;
-        bq.ensure_table(
-            TARGET,
-            &tables::source_metadata_schema(),
-            &["source_kind", "source_name"],
-        )
-        .await?;
-        bq.ensure_table(ERRORS, &tables::errors_schema(), &[]).await?;
-        bq.ensure_table(LOG, &tables::ingestion_log_schema(), &[]).await
-    }
-
-    /// Stages the run's records and counts what the MERGE will do; then merges unless dry.
-    async fn stage_and_merge(&self, kind: Kind, rows: &[u8], sources: Vec<String>) -> Result<Changes, BigQueryError> {
-        let bq = &self.bigquery;
-        let staging = format!("{}{}", tables::STAGING_PREFIX, self.jobs.simple());
-        bq.create_staging(&staging).await?;
-        let result = async {
-            self.load("stage", &staging, rows).await?;
-            let (target, staged) = (bq.table_path(TARGET), bq.table_path(&staging));
-            let parameters = [
-                QueryParameter::Text("kind", kind.as_str().to_owned()),
-                QueryParameter::Texts("sources", sources),
-                QueryParameter::Text("run", self.jobs.to_string()),
-            ];
-            let plan = bq.query(&self.job_id("plan"), &plan_sql(&target, &staged), &parameters).await?;
-            let row = bq.first_row(&plan).await?;
-            let count = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
-            let changes = Changes {
-                inserted: count(0),
-                updated: count(1),
-                unchanged: count(2),
-                deleted: count(3),
-            };
-            if self.run.is_some() {
-                let merged = bq.query(&self.job_id("merge"), &merge_sql(&target, &staged), &parameters).await?;
-                let stats = merged.dml_stats();
-                tracing::info!(
-                    job = %merged.reference.job_id,
+        let (target, staged) = (bq.table_path(TARGET), bq.table_path(self.staging().await?));
+        let parameters = [
+            QueryParameter::Text("kind", kind.as_str().to_owned()),
+            QueryParameter::Texts("sources", sources),
+            QueryParameter::Text("run", self.jobs.to_string()),
+        ];
+        let plan = bq
+            .query(&self.job_id("plan"), &plan_sql(&target, &staged), &parameters)
+            .await?;
+        let row = bq.first_row(&plan).await?;
+        let count = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let changes = Changes {
+            inserted: count(0),
+            updated: count(1),
+            unchanged: count(2),
+            deleted: count(3),
+        };
+        if self.run.is_some() {
+            let merged = bq
+                .query(&self.job_id("merge"), &merge_sql(&target, &staged), &parameters)
+                .await?;
+            let stats = merged.dml_stats();
+            tracing::info!(
+                job = %merged.reference.job_id,
+                affected = stats.affected,
+                inserted = stats.inserted,
+                updated = stats.updated,
+                "merged into source_metadata"
+            );
+            let expected = changes.inserted + changes.updated + changes.deleted;
+            if stats.affected != expected {
+                tracing::warn!(
                     affected = stats.affected,
-                    inserted = stats.inserted,
-                    updated = stats.updated,
-                    "merged into source_metadata"
+                    expected,
+                    "the MERGE changed another number of rows than counted: another run wrote these sources meanwhile"
                 );
-                let expected = changes.inserted + changes.updated + changes.deleted;
-                if stats.affected != expected {
-                    tracing::warn!(
-                        affected = stats.affected,
-                        expected,
-                        "the MERGE changed another number of rows than counted: another run wrote these sources meanwhile"
-                    );
-                }
             }
-            Ok(changes)
         }
-        .await;
-        if let Err(e) = bq.drop_table(&staging).await {
-            tracing::warn!(table = staging, error = %e, "could not drop the staging table; the next run will");
-        }
-        result
+        Ok(changes)
     }
 
-    fn log_row(&self, status: &str, figures: &RunFigures, gathered: &Gathered) -> Vec<u8> {
+    /// Everything after the last file: the rest staged, merged, errors and log loaded.
+    async fn commit(&self, figures: &mut RunFigures) -> Result<(), BigQueryError> {
+        self.flush(0).await?;
+        let (kind, sources) = {
+            let gathered = self.gathered();
+            (gathered.kind, gathered.sources.clone())
+        };
+        let Some(kind) = kind else {
+            return Ok(());
+        };
+        figures.changes = self.merge(kind, sources).await?;
+        if self.run.is_none() {
+            return Ok(());
+        }
+        let errors = std::mem::take(&mut self.gathered().errors);
+        if !errors.is_empty() {
+            self.bigquery.load(&self.job_id("errors"), ERRORS, &errors).await?;
+        }
+        let status = if figures.files_rejected == 0 {
+            "completed"
+        } else {
+            "completed_with_errors"
+        };
+        let row = self.log_row(status, figures);
+        self.bigquery.load(&self.job_id("log"), LOG, &row).await?;
+        Ok(())
+    }
+
+    async fn drop_staging(&self) {
+        if let Some(staging) = self.staging.get()
+            && let Err(e) = self.bigquery.drop_table(staging).await
+        {
+            tracing::warn!(table = %staging, error = %e, "could not drop the staging table; a later run will");
+        }
+    }
+
+    fn log_row(&self, status: &str, figures: &RunFigures) -> Vec<u8> {
+        let gathered = self.gathered();
         let now = Utc::now();
         let started = gathered.started_at.unwrap_or(now);
         let c = figures.changes;
@@ -244,48 +288,28 @@ impl RunSink for BigQueryRun {
             let _ = serde_json::to_writer(&mut rows, &row);
             rows.push(b'\n');
         }
-        let mut gathered = self.gathered();
-        gathered.rows.extend_from_slice(&rows);
-        gathered.sources.push(source_name.to_owned());
+        {
+            let mut gathered = self.gathered();
+            gathered.rows.extend_from_slice(&rows);
+            gathered.sources.push(source_name.to_owned());
+        }
+        self.flush(LOAD_BYTES).await?;
         Ok(None)
     }
 
     async fn close(&self, figures: &mut RunFigures) -> Result<(), SinkError> {
-        let gathered = std::mem::take(&mut *self.gathered());
-        let Some(kind) = gathered.kind else {
-            return Ok(());
-        };
-        let bq = &self.bigquery;
-        self.ensure_tables().await?;
-        self.reached.store(true, Ordering::SeqCst);
-        if let Err(e) = bq.drop_stale_staging().await {
-            tracing::warn!(error = %e, "could not list or drop stale staging tables");
-        }
-        figures.changes = self
-            .stage_and_merge(kind, &gathered.rows, gathered.sources.clone())
-            .await?;
-        if self.run.is_none() {
-            return Ok(());
-        }
-        if !gathered.errors.is_empty() {
-            self.load("errors", ERRORS, &gathered.errors).await?;
-        }
-        let status = if figures.files_rejected == 0 {
-            "completed"
-        } else {
-            "completed_with_errors"
-        };
-        self.load("log", LOG, &self.log_row(status, figures, &gathered)).await?;
-        Ok(())
+        let committed = self.commit(figures).await;
+        self.drop_staging().await;
+        Ok(committed?)
     }
 
     async fn fail(&self) -> Result<(), SinkError> {
-        // Nothing was applied (the MERGE is the commit point); the failed run is logged when
-        // BigQuery still answers.
-        if self.run.is_some() && self.reached.load(Ordering::SeqCst) {
-            let gathered = std::mem::take(&mut *self.gathered());
-            let row = self.log_row("failed", &RunFigures::default(), &gathered);
-            self.load("failed", LOG, &row).await?;
+        self.drop_staging().await;
+        // Nothing was applied (the MERGE is the commit point). The failed run is logged where
+        // BigQuery let the run reach its tables.
+        if self.run.is_some() && self.staging.get().is_some() {
+            let row = self.log_row("failed", &RunFigures::default());
+            self.bigquery.load(&self.job_id("failed"), LOG, &row).await?;
         }
         Ok(())
     }
