@@ -122,22 +122,47 @@ impl BigQuery {
         self.insert_job(job_id, self.jobs_url(""), Body::Json(job)).await
     }
 
-    /// The first row of a finished query's result, as strings by column.
-    pub async fn first_row(&self, job: &Job) -> Result<Vec<Option<String>>, BigQueryError> {
-        let url = format!(
-            "{}/bigquery/v2/projects/{}/queries/{}?location={}",
-            self.base, self.project, job.reference.job_id, self.location
-        );
-        let answer = self
-            .call("jobs.getQueryResults", reqwest::Method::GET, &url, &Body::Empty, false)
-            .await?
-            .unwrap_or_default();
-        Ok(answer["rows"][0]["f"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|cell| cell["v"].as_str().map(str::to_owned))
-            .collect())
+    /// A finished query's result rows, as strings by column, page after page.
+    pub async fn rows(&self, job: &Job) -> Result<Vec<Vec<Option<String>>>, BigQueryError> {
+        let mut rows = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let mut url = reqwest::Url::parse(&format!(
+                "{}/bigquery/v2/projects/{}/queries/{}",
+                self.base, self.project, job.reference.job_id
+            ))
+            .map_err(|e| BigQueryError::Config(format!("bigquery.api_base_url: {e}")))?;
+            url.query_pairs_mut()
+                .append_pair("location", &self.location)
+                .append_pair("maxResults", "50000");
+            if let Some(token) = &page {
+                url.query_pairs_mut().append_pair("pageToken", token);
+            }
+            let answer = self
+                .call(
+                    "jobs.getQueryResults",
+                    reqwest::Method::GET,
+                    url.as_str(),
+                    &Body::Empty,
+                    false,
+                )
+                .await?
+                .unwrap_or_default();
+            for row in answer["rows"].as_array().into_iter().flatten() {
+                rows.push(
+                    row["f"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|cell| cell["v"].as_str().map(str::to_owned))
+                        .collect(),
+                );
+            }
+            match answer["pageToken"].as_str() {
+                Some(token) if !token.is_empty() => page = Some(token.to_owned()),
+                _ => return Ok(rows),
+            }
+        }
     }
 
     async fn insert_job(&self, job_id: &str, url: String, body: Body) -> Result<Job, BigQueryError> {

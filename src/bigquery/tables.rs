@@ -168,6 +168,14 @@ impl BigQuery {
         }
     }
 
+    pub async fn table_exists(&self, table: &str) -> Result<bool, BigQueryError> {
+        let url = self.dataset_url(&format!("/tables/{table}"));
+        Ok(self
+            .call("tables.get", reqwest::Method::GET, &url, &Body::Empty, true)
+            .await?
+            .is_some())
+    }
+
     /// Creates a run's staging table, which BigQuery itself removes after a day.
     pub async fn create_staging(&self, table: &str) -> Result<(), BigQueryError> {
         let expires = chrono::Utc::now().timestamp_millis() + 24 * 3600 * 1000;

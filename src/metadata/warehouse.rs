@@ -39,6 +39,8 @@ struct Gathered {
     /// Sources applied in this run: their records missing from it are tombstoned.
     sources: Vec<String>,
     errors: Vec<u8>,
+    /// A dry run's records: ids and hashes, to compare with what is stored.
+    expected: Vec<(String, String)>,
 }
 
 pub struct BigQueryRun {
@@ -119,7 +121,7 @@ impl BigQueryRun {
         Ok(())
     }
 
-    /// Counts what the MERGE will do; then merges, unless the run is dry.
+    /// Counts what the MERGE will do, then merges.
     async fn merge(&self, kind: Kind, sources: Vec<String>) -> Result<Changes, BigQueryError> {
         let bq = &self.bigquery;
         let (target, staged) = (bq.table_path(TARGET), bq.table_path(self.staging().await?));
@@ -131,7 +133,7 @@ impl BigQueryRun {
         let plan = bq
             .query(&self.job_id("plan"), &plan_sql(&target, &staged), &parameters)
             .await?;
-        let row = bq.first_row(&plan).await?;
+        let row = bq.rows(&plan).await?.into_iter().next().unwrap_or_default();
         let count = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
         let changes = Changes {
             inserted: count(0),
@@ -139,7 +141,7 @@ impl BigQueryRun {
             unchanged: count(2),
             deleted: count(3),
         };
-        if self.run.is_some() {
+        {
             let merged = bq
                 .query(&self.job_id("merge"), &merge_sql(&target, &staged), &parameters)
                 .await?;
@@ -163,9 +165,54 @@ impl BigQueryRun {
         Ok(changes)
     }
 
+    /// A dry run: the run's ids and hashes compared with those stored for its sources, read
+    /// by one query. Nothing is created or written.
+    async fn compare(&self, kind: Kind, sources: Vec<String>) -> Result<Changes, BigQueryError> {
+        let expected = std::mem::take(&mut self.gathered().expected);
+        let bq = &self.bigquery;
+        bq.check_dataset().await?;
+        if !bq.table_exists(TARGET).await? {
+            return Ok(Changes {
+                inserted: expected.len() as u64,
+                ..Changes::default()
+            });
+        }
+        let parameters = [
+            QueryParameter::Text("kind", kind.as_str().to_owned()),
+            QueryParameter::Texts("sources", sources),
+        ];
+        let job = bq
+            .query(&self.job_id("stored"), &stored_sql(&bq.table_path(TARGET)), &parameters)
+            .await?;
+        let stored = bq.rows(&job).await?;
+        let known: std::collections::HashMap<&str, (&str, bool)> = stored
+            .iter()
+            .filter_map(|row| match &row[..] {
+                [Some(id), Some(hash), deleted] => {
+                    Some((id.as_str(), (hash.as_str(), deleted.as_deref() == Some("true"))))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut changes = Changes::default();
+        let mut seen = std::collections::HashSet::with_capacity(expected.len());
+        for (id, hash) in &expected {
+            seen.insert(id.as_str());
+            match known.get(id.as_str()) {
+                None => changes.inserted += 1,
+                Some((stored, deleted)) if stored != hash || *deleted => changes.updated += 1,
+                Some(_) => changes.unchanged += 1,
+            }
+        }
+        changes.deleted = known
+            .iter()
+            .filter(|(id, (_, deleted))| !deleted && !seen.contains(*id))
+            .count() as u64;
+        Ok(changes)
+    }
+
     /// Everything after the last file: the rest staged, merged, errors and log loaded.
     async fn commit(&self, figures: &mut RunFigures) -> Result<(), BigQueryError> {
-        self.flush(0).await?;
         let (kind, sources) = {
             let gathered = self.gathered();
             (gathered.kind, gathered.sources.clone())
@@ -173,10 +220,12 @@ impl BigQueryRun {
         let Some(kind) = kind else {
             return Ok(());
         };
-        figures.changes = self.merge(kind, sources).await?;
         if self.run.is_none() {
+            figures.changes = self.compare(kind, sources).await?;
             return Ok(());
         }
+        self.flush(0).await?;
+        figures.changes = self.merge(kind, sources).await?;
         let errors = std::mem::take(&mut self.gathered().errors);
         if !errors.is_empty() {
             self.bigquery.load(&self.job_id("errors"), ERRORS, &errors).await?;
@@ -265,6 +314,14 @@ impl RunSink for BigQueryRun {
         source_name: &str,
         records: &[StoredRecord],
     ) -> Result<Option<Changes>, SinkError> {
+        if self.run.is_none() {
+            let mut gathered = self.gathered();
+            gathered
+                .expected
+                .extend(records.iter().map(|r| (r.id.clone(), r.content_sha256.clone())));
+            gathered.sources.push(source_name.to_owned());
+            return Ok(None);
+        }
         let mut rows = Vec::new();
         for r in records {
             let row = json!({
@@ -313,6 +370,14 @@ impl RunSink for BigQueryRun {
         }
         Ok(())
     }
+}
+
+fn stored_sql(target: &str) -> String {
+    format!(
+        "-- intake:stored
+SELECT id, content_sha256, deleted_at IS NOT NULL AS deleted FROM {target}
+WHERE source_kind = @kind AND source_name IN UNNEST(@sources)"
+    )
 }
 
 fn plan_sql(target: &str, staging: &str) -> String {

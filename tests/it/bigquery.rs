@@ -63,6 +63,10 @@ impl World {
     }
 
     async fn run(&self, source: &Path) -> Result<RunReport, RunError> {
+        self.run_with(source, false).await
+    }
+
+    async fn run_with(&self, source: &Path, dry_run: bool) -> Result<RunReport, RunError> {
         let request = RunRequest {
             kind: Kind::Cobol,
             source: source.to_path_buf(),
@@ -71,7 +75,7 @@ impl World {
             include: Vec::new(),
             exclude: Vec::new(),
             copylib: Vec::new(),
-            dry_run: false,
+            dry_run,
             task_id: None,
             confined_to: None,
         };
@@ -186,6 +190,51 @@ async fn a_changed_copybook_updates_its_fields_and_tombstones_the_removed_ones()
         field["last_changed_run_id"],
         Value::from(changed.run_id.unwrap().to_string())
     );
+}
+
+#[tokio::test]
+async fn a_dry_run_reads_what_is_stored_and_writes_nothing() {
+    let world = World::new().await;
+    let books = world.books();
+    std::fs::write(books.join("ledger.cpy"), copybook(600, 0)).unwrap();
+
+    let before_any = world
+        .run_with(&books, true)
+        .await
+        .expect("a dry run on an empty dataset");
+    assert!(world.fake.table_names().is_empty(), "a dry run creates no table");
+
+    let first = world.run(&books).await.expect("the first run");
+    assert_eq!(
+        first.figures.changes, before_any.figures.changes,
+        "the dry run said what the run did"
+    );
+    std::fs::write(books.join("ledger.cpy"), copybook(595, 3)).unwrap();
+    let tables_before = world.fake.table_names();
+    let rows_before = world.fake.rows("source_metadata");
+    let requests_before = world.requests().len();
+    let dry = world.run_with(&books, true).await.expect("the dry run");
+    let c = dry.figures.changes;
+    assert_eq!((c.inserted, c.deleted), (0, 5), "five fields are gone: {c:?}");
+    assert!(c.updated >= 3 + 1, "three fields and the record changed: {c:?}");
+    assert_eq!(
+        world.fake.table_names(),
+        tables_before,
+        "no staging table, no new table"
+    );
+    assert_eq!(world.fake.rows("source_metadata"), rows_before);
+    let made: Vec<String> = world.requests()[requests_before..].to_vec();
+    assert!(
+        made.iter()
+            .all(|r| !r.starts_with("POST upload") && !r.starts_with("POST tables") && !r.starts_with("DELETE")),
+        "a dry run only reads: {made:?}"
+    );
+    let pages = made.iter().filter(|r| *r == "GET queries/{id}").count();
+    assert!(pages >= 2, "600 stored rows come in pages of 500: {pages}");
+
+    // What the dry run said is what the run then does.
+    let real = world.run(&books).await.expect("the run");
+    assert_eq!(real.figures.changes, dry.figures.changes);
 }
 
 #[tokio::test]

@@ -37,7 +37,7 @@ struct FakeJob {
     resource: Value,
     /// `jobs.get` answers RUNNING this many more times before DONE, as a real job takes time.
     polls_left: usize,
-    result_row: Option<Vec<Value>>,
+    result_rows: Vec<Value>,
 }
 
 /// What a test can make BigQuery do, and what it saw.
@@ -193,8 +193,8 @@ impl FakeBigQuery {
         let now = chrono::Utc::now().timestamp_millis().to_string();
         let mut stats = json!({"creationTime": now, "startTime": now, "endTime": now});
         if let (Some(s), Some(extra)) = (stats.as_object_mut(), statistics.as_object()) {
-            // The result row is kept for jobs.getQueryResults, not shown in the job.
-            s.extend(extra.clone().into_iter().filter(|(k, _)| k != "result_row"));
+            // The result rows are kept for jobs.getQueryResults, not shown in the job.
+            s.extend(extra.clone().into_iter().filter(|(k, _)| k != "result_rows"));
         }
         let resource = json!({
             "kind": "bigquery#job",
@@ -215,13 +215,13 @@ impl FakeBigQuery {
         }
         let mut pending = resource.clone();
         pending["status"] = json!({"state": "RUNNING"});
-        let result_row = statistics["result_row"].as_array().cloned();
+        let result_rows = statistics["result_rows"].as_array().cloned().unwrap_or_default();
         jobs.insert(
             id.to_owned(),
             FakeJob {
                 resource,
                 polls_left: 1,
-                result_row,
+                result_rows,
             },
         );
         respond(StatusCode::OK, pending)
@@ -567,14 +567,20 @@ async fn get_job(
     respond(StatusCode::OK, found.resource.clone())
 }
 
+/// `jobs.getQueryResults`, a page of at most `maxResults` (and 500) rows at a time; `pageToken`
+/// is the offset.
 async fn query_results(
     State(fake): State<Arc<FakeBigQuery>>,
     Path((project, job)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refused) = fake.admit("GET", "queries/{id}", &headers, &project, 0) {
         return refused;
     }
+    let options: HashMap<String, String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
     let jobs = fake.jobs.lock().unwrap();
     let Some(found) = jobs.get(&job) else {
         return google_error(
@@ -583,22 +589,23 @@ async fn query_results(
             &format!("Not found: Job {PROJECT}:{job}"),
         );
     };
-    let cells: Vec<Value> = found
-        .result_row
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| json!({"v": v}))
+    let start: usize = options.get("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    // BigQuery also ends a page at 10 MB whatever maxResults says: callers must follow pageToken.
+    let size: usize = options
+        .get("maxResults")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(500)
+        .clamp(1, 500);
+    let end = (start + size).min(found.result_rows.len());
+    let rows: Vec<Value> = found.result_rows[start.min(end)..end]
+        .iter()
+        .map(|row| json!({"f": row.as_array().into_iter().flatten().map(|v| json!({"v": v})).collect::<Vec<_>>()}))
         .collect();
-    let rows = if cells.is_empty() {
-        json!([])
-    } else {
-        json!([{"f": cells}])
-    };
-    respond(
-        StatusCode::OK,
-        json!({"kind": "bigquery#getQueryResultsResponse",
-            "jobReference": {"projectId": PROJECT, "jobId": job, "location": "US"},
-            "totalRows": if cells.is_empty() { "0" } else { "1" }, "rows": rows, "jobComplete": true}),
-    )
+    let mut answer = json!({"kind": "bigquery#getQueryResultsResponse",
+        "jobReference": {"projectId": PROJECT, "jobId": job, "location": "US"},
+        "totalRows": found.result_rows.len().to_string(), "rows": rows, "jobComplete": true});
+    if end < found.result_rows.len() {
+        answer["pageToken"] = end.to_string().into();
+    }
+    respond(StatusCode::OK, answer)
 }

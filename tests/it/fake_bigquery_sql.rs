@@ -1,6 +1,7 @@
-//! The two statements the metadata sink sends, executed on the fake's tables with BigQuery's
-//! semantics: the plan (`-- intake:plan`, one row of counts) and the MERGE (`-- intake:merge`,
-//! with `dmlStats`). Any other statement is refused as an invalid query.
+//! The statements the metadata sink sends, executed on the fake's tables with BigQuery's
+//! semantics: a dry run's read of the stored hashes (`-- intake:stored`), the plan
+//! (`-- intake:plan`, one row of counts) and the MERGE (`-- intake:merge`, with `dmlStats`).
+//! Any other statement is refused as an invalid query.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -41,6 +42,9 @@ pub fn execute(
     sql: &str,
     parameters: &HashMap<String, Value>,
 ) -> Result<Value, String> {
+    if sql.starts_with("-- intake:stored") {
+        return stored(tables, sql, parameters);
+    }
     let (target_name, staging_name) = tables_of(sql)?;
     let missing = |name: &str| format!("Not found: Table {name} was not found in location US");
     let staging: Vec<Row> = tables
@@ -85,7 +89,7 @@ pub fn execute(
         let deleted = target.rows.iter().filter(|r| vanished(r)).count();
         return Ok(json!({
             "query": {"statementType": "SELECT", "totalBytesProcessed": "0"},
-            "result_row": [inserted.to_string(), updated.to_string(), unchanged.to_string(), deleted.to_string()],
+            "result_rows": [[inserted.to_string(), updated.to_string(), unchanged.to_string(), deleted.to_string()]],
         }));
     }
     if !sql.starts_with("-- intake:merge") {
@@ -146,4 +150,33 @@ pub fn execute(
         "numDmlAffectedRows": (inserted + updated).to_string(),
         "dmlStats": {"insertedRowCount": inserted.to_string(), "updatedRowCount": updated.to_string(), "deletedRowCount": "0"},
     }}))
+}
+
+/// `SELECT id, content_sha256, deleted_at IS NOT NULL` of the rows of the given sources.
+fn stored(tables: &BTreeMap<String, Table>, sql: &str, parameters: &HashMap<String, Value>) -> Result<Value, String> {
+    let name = sql
+        .split('`')
+        .nth(1)
+        .and_then(|path| path.rsplit('.').next())
+        .ok_or("Syntax error: no table")?;
+    let table = tables
+        .get(name)
+        .ok_or_else(|| format!("Not found: Table {name} was not found in location US"))?;
+    let kind = parameter(parameters, "kind")?.as_str().unwrap_or_default();
+    let sources: HashSet<&str> = parameter(parameters, "sources")?
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let rows: Vec<Value> = table
+        .rows
+        .iter()
+        .filter(|r| text(r, "source_kind") == Some(kind) && text(r, "source_name").is_some_and(|s| sources.contains(s)))
+        .map(|r| {
+            let deleted = !r.get("deleted_at").is_none_or(Value::is_null);
+            json!([r["id"], r["content_sha256"], deleted.to_string()])
+        })
+        .collect();
+    Ok(json!({"query": {"statementType": "SELECT"}, "result_rows": rows}))
 }
