@@ -87,6 +87,15 @@ impl QueuedTask {
         }
     }
 
+    /// The supplier (a price list's; empty otherwise) and the parser type or artifact kind, as
+    /// spans, logs and results name a task.
+    pub fn labels(&self) -> (String, String) {
+        match self {
+            Self::PriceList(m) => (m.supplier_name.to_string(), m.parser_type.to_string()),
+            Self::Metadata(t) => (String::new(), t.kind.as_str().to_owned()),
+        }
+    }
+
     pub fn task_id(&self) -> TaskId {
         match self {
             Self::PriceList(m) => m.task_id,

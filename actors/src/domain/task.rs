@@ -283,7 +283,7 @@ pub struct TaskCounts {
 }
 
 /// The record families a task can belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskType {
     /// A supplier's price list into the catalogue.

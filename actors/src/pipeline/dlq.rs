@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::records::TaskRecords;
+use super::family::Families;
 use crate::domain::{TaskResult, TaskStatus};
 use crate::envelope::QueuedTask;
 use crate::ports::{DeadLetter, DeliveryId, TaskQueue};
@@ -30,7 +30,7 @@ pub struct DlqActor;
 #[derive(Clone)]
 pub struct DlqArgs {
     pub queue: Arc<dyn TaskQueue>,
-    pub records: TaskRecords,
+    pub families: Families,
 }
 
 impl Actor for DlqActor {
@@ -72,7 +72,7 @@ async fn file(
     tracing::warn!(task_id = %letter.id, class = %letter.class, reason = %letter.reason, "dead-lettering task");
     // The record first: whoever sees the published result finds the record agreeing with it.
     if let Some(task) = task
-        && let Err(e) = state.records.record_failure(&task, TaskStatus::DeadLettered).await
+        && let Err(e) = state.families.record_failure(&task, TaskStatus::DeadLettered).await
     {
         tracing::warn!(task_id = %letter.id, error = %e, "could not mark the task record dead-lettered");
     }

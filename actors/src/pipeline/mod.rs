@@ -1,5 +1,7 @@
-//! The actors and their wiring: one supervisor over
-//! QueueConsumer → ParserActor (per source type) → ValidatorActor → DbWriterActor, and DlqActor.
+//! The actors and their wiring: one supervisor over the QueueConsumer, the DlqActor and each
+//! record family's actors — price lists: ParserActor (per source type) → ValidatorActor →
+//! DbWriterActor; metadata: MetadataActor. The consumer hands a task to its family
+//! ([`family`]) by its `task_type`.
 //!
 //! The flow is bounded end to end: the consumer holds at most `tasks_in_flight` tasks, and each
 //! task at most `chunks_in_flight` chunks between its parser and its writer (see [`crate::flow`]).
@@ -9,9 +11,9 @@ pub mod completion;
 pub mod consumer;
 pub mod directory;
 pub mod dlq;
+pub mod family;
 pub mod metadata;
 pub mod parser;
-pub mod records;
 pub mod supervisor;
 pub mod validator;
 pub mod writer;
@@ -29,13 +31,13 @@ pub use directory::Directory;
 pub use parser::FlowSettings;
 pub use supervisor::RestartBudget;
 
-use crate::domain::{ParserType, TaskFailure, TaskMeta};
+use crate::domain::{ParserType, TaskFailure, TaskMeta, TaskType};
 use crate::ports::{Catalog, DecoderRegistry, MetadataIngest, SourceFetcher, TaskQueue, TaskTracing};
 use consumer::{ConsumerArgs, ConsumerMsg, QueueConsumer};
 use dlq::{DlqActor, DlqArgs};
+use family::{Families, Family, MetadataFamily, PriceListFamily};
 use metadata::{MetadataActor, MetadataArgs};
 use parser::{ParserActor, ParserArgs, ParserMsg, TaskJob};
-use records::TaskRecords;
 use supervisor::{ChildSpec, Supervisor, SupervisorArgs, SupervisorMsg};
 use validator::ValidatorActor;
 use writer::{DbWriterActor, WriterArgs};
@@ -121,10 +123,17 @@ impl Pipeline {
         let directory = Directory::new(parsers, config.validators, config.writers, metadata_actors);
         let flow = Arc::new(config.flow);
 
-        let records = TaskRecords {
-            catalog: ports.catalog.clone(),
-            metadata: ports.metadata.clone(),
-        };
+        let mut families: Vec<(TaskType, Arc<dyn Family>)> = vec![(
+            TaskType::PriceList,
+            Arc::new(PriceListFamily::new(directory.clone(), ports.catalog.clone())),
+        )];
+        if let Some(ingest) = &ports.metadata {
+            families.push((
+                TaskType::Metadata,
+                Arc::new(MetadataFamily::new(directory.clone(), ingest.clone())),
+            ));
+        }
+        let families = Families::new(families);
         let mut children = Vec::new();
         if let Some((queue, _)) = &queue {
             children.push(ChildSpec::new(
@@ -132,7 +141,7 @@ impl Pipeline {
                 DlqActor,
                 DlqArgs {
                     queue: queue.clone(),
-                    records: records.clone(),
+                    families: families.clone(),
                 },
             ));
         }
@@ -185,7 +194,7 @@ impl Pipeline {
                     directory: directory.clone(),
                     settings: Arc::new(settings),
                     tracing: ports.tracing.clone(),
-                    records,
+                    families,
                 },
             ));
         }

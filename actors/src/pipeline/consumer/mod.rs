@@ -20,8 +20,6 @@ mod fetch;
 mod settle;
 mod ticks;
 
-#[cfg(test)]
-use deliver::least_loaded;
 use deliver::on_delivery;
 use fetch::fetch_loop;
 use settle::settle_failure;
@@ -30,13 +28,10 @@ use settle::task_id_of;
 use ticks::{heartbeat, on_tick, pause};
 
 use super::backoff::Backoff;
-use super::completion::{Completion, Outcome, completion};
+use super::completion::{Outcome, completion};
 use super::directory::Directory;
-use super::metadata::{MetadataJob, MetadataMsg};
-use super::parser::{ParserMsg, TaskJob};
-use super::records::TaskRecords;
-use super::writer::WriterMsg;
-use crate::domain::{Origin, TaskFailure, TaskMeta, TaskResult};
+use super::family::{Families, Refusal, Taken};
+use crate::domain::{TaskFailure, TaskResult};
 use crate::envelope::QueuedTask;
 use crate::ports::{Catalog, Delivery, DeliveryId, TaskQueue, TaskTracing};
 
@@ -114,13 +109,14 @@ pub struct ConsumerArgs {
     pub directory: Directory,
     pub settings: Arc<ConsumerSettings>,
     pub tracing: Arc<dyn TaskTracing>,
-    /// Where failed attempts are recorded.
-    pub records: TaskRecords,
+    /// The record families, by task type: where tasks go and where failures are recorded.
+    pub families: Families,
 }
 
 struct InFlight {
     task: QueuedTask,
-    route: Route,
+    /// The task in its family's hands.
+    taken: Taken,
     payload: String,
     started: Instant,
     slot: OwnedSemaphorePermit,
@@ -128,41 +124,9 @@ struct InFlight {
     span: tracing::Span,
 }
 
-/// The actors a task went to.
-enum Route {
-    PriceList {
-        meta: Box<TaskMeta>,
-        parser: usize,
-        validator: usize,
-        writer: usize,
-    },
-    Metadata {
-        actor: usize,
-    },
-}
-
-impl InFlight {
-    /// The writer holding the task's staged rows, to abort them when the task is given up.
-    fn abort_staged(&self, directory: &Directory, reason: &str) {
-        if let Route::PriceList { meta, writer, .. } = &self.route
-            && let Some(writer) = directory.writer(*writer)
-        {
-            let _ = writer.send_message(WriterMsg::Abort {
-                task: meta.task_id,
-                failure: TaskFailure::transient(reason),
-                log_to_parsing_logs: false,
-                done: None,
-            });
-        }
-    }
-}
-
 /// The span a task runs in; its outcome fields are filled when it ends.
 fn task_span(task: &QueuedTask, delivery: &DeliveryId) -> tracing::Span {
-    let (supplier, parser_type) = match task {
-        QueuedTask::PriceList(m) => (m.supplier_name.to_string(), m.parser_type.to_string()),
-        QueuedTask::Metadata(t) => (String::new(), t.kind.as_str().to_owned()),
-    };
+    let (supplier, parser_type) = task.labels();
     tracing::info_span!(
         "task",
         task_id = %task.task_id(),
@@ -192,7 +156,6 @@ pub struct ConsumerState {
     probe_store_at: Option<Instant>,
     background: Vec<JoinHandle<()>>,
     drain: DrainState,
-    next_validator: usize,
     /// Failures of the periodic Redis calls, to space them out while Redis is down.
     redis: Backoff,
     retry_ticks_at: Option<Instant>,
@@ -259,7 +222,6 @@ impl Actor for QueueConsumer {
             probe_store_at: None,
             background,
             drain: DrainState::Serving,
-            next_validator: 0,
             redis: Backoff::new("redis", Duration::from_millis(250), Duration::from_secs(30)),
             retry_ticks_at: None,
         })
@@ -367,7 +329,7 @@ async fn settle(state: &mut ConsumerState, id: DeliveryId, task: InFlight, outco
             settle_failure(state, id, task, failure).await
         }
         Outcome::Crashed => {
-            task.abort_staged(&state.args.directory, "aborted");
+            task.taken.abort("aborted");
             let failure = TaskFailure::transient("an actor stopped while it held the task");
             settle_failure(state, id, task, failure).await;
         }
@@ -377,7 +339,7 @@ async fn settle(state: &mut ConsumerState, id: DeliveryId, task: InFlight, outco
 async fn hand_back_all(state: &mut ConsumerState) {
     let tasks: Vec<(DeliveryId, InFlight)> = state.in_flight.drain().collect();
     for (id, task) in tasks {
-        task.abort_staged(&state.args.directory, "handed back at shutdown");
+        task.taken.abort("handed back at shutdown");
         let task_id = task.task.task_id();
         match state.args.queue.hand_back(&id, &task.payload).await {
             Ok(()) => {
@@ -429,13 +391,6 @@ fn finish_drain(state: &mut ConsumerState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn least_loaded_prefers_idle_actors() {
-        assert_eq!(least_loaded(3, [0, 0, 1].into_iter()), 2);
-        assert_eq!(least_loaded(2, std::iter::empty()), 0);
-        assert_eq!(least_loaded(1, [0, 0].into_iter()), 0);
-    }
 
     #[test]
     fn task_id_is_read_from_a_broken_message_when_possible() {

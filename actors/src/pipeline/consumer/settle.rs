@@ -55,7 +55,7 @@ pub(super) async fn settle_failure(state: &mut ConsumerState, id: DeliveryId, ta
     );
     if let Err(e) = state
         .args
-        .records
+        .families
         .record_failure(&queued, TaskStatus::RetryScheduled)
         .await
     {
@@ -87,10 +87,7 @@ pub(super) fn dead_letter_task(
         });
     }
     let payload = task.to_json().unwrap_or_default();
-    let (supplier_name, parser_type) = match &task {
-        QueuedTask::PriceList(m) => (m.supplier_name.to_string(), m.parser_type.to_string()),
-        QueuedTask::Metadata(t) => (String::new(), t.kind.as_str().to_owned()),
-    };
+    let (supplier_name, parser_type) = task.labels();
     let result = TaskResult {
         task_id: task.task_id(),
         supplier_name,
