@@ -57,6 +57,7 @@ fn ports(settings: &Settings, pool: PgPool, decoders: DecoderRegistry) -> Result
         metadata: Some(Arc::new(MetadataService::new(
             metadata_sink(settings, pool)?,
             settings.sources.allowed_dirs.clone(),
+            settings.metadata.parse_limit(),
         ))),
     })
 }

@@ -136,7 +136,7 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
                     BigQuery::new(&settings.bigquery).map_err(|e| anyhow::anyhow!("{e}"))?,
                 )),
             };
-            ingest(&sink, args).await
+            ingest(&sink, args, settings.metadata.parse_limit()).await
         }
         MetadataAction::Show { key, json } => {
             let pool = connect().await?;
@@ -196,7 +196,7 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
     }
 }
 
-async fn ingest(sink: &Sink, args: IngestArgs) -> anyhow::Result<ExitCode> {
+async fn ingest(sink: &Sink, args: IngestArgs, parse_limit: Duration) -> anyhow::Result<ExitCode> {
     let s = args.selection;
     let request = RunRequest {
         kind: s.kind,
@@ -209,6 +209,7 @@ async fn ingest(sink: &Sink, args: IngestArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         task_id: None,
         confined_to: None,
+        parse_limit,
     };
     let progress = TerminalProgress::new();
     let report = intake::metadata::run(sink, &request, &|figures, files| progress.show(figures, files)).await;

@@ -7,6 +7,7 @@ mod sink;
 mod warehouse;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use intake_actors::domain::{AttemptError, TaskFailure, TaskStatus};
@@ -23,11 +24,16 @@ use crate::store;
 pub struct MetadataService {
     sink: Sink,
     allowed_dirs: Vec<PathBuf>,
+    parse_limit: Duration,
 }
 
 impl MetadataService {
-    pub fn new(sink: Sink, allowed_dirs: Vec<PathBuf>) -> Self {
-        Self { sink, allowed_dirs }
+    pub fn new(sink: Sink, allowed_dirs: Vec<PathBuf>, parse_limit: Duration) -> Self {
+        Self {
+            sink,
+            allowed_dirs,
+            parse_limit,
+        }
     }
 }
 
@@ -54,6 +60,7 @@ impl MetadataIngest for MetadataService {
             dry_run: false,
             task_id: Some(task.task_id.as_uuid()),
             confined_to: Some(self.allowed_dirs.clone()),
+            parse_limit: self.parse_limit,
         };
         match run(&self.sink, &request, &|_, _| {}).await {
             Ok(report) => Ok(report),

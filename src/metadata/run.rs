@@ -2,6 +2,8 @@
 //! two at a time, into one `ingestion_log` run. The CLI and queued tasks both run it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use intake_actors::metadata::{self, Kind, RejectedFile, RunFigures, RunReport};
@@ -29,6 +31,8 @@ pub struct RunRequest {
     /// Files outside these directories are not read (a queued task's); `None`: any file (the
     /// operator's own command line).
     pub confined_to: Option<Vec<PathBuf>>,
+    /// A file whose parsing takes longer is refused (`too_slow`).
+    pub parse_limit: Duration,
 }
 
 /// Why a run could not happen (a refused file is not one: it is in the report).
@@ -138,7 +142,7 @@ async fn read_all(
     progress: Progress<'_>,
 ) -> Result<(RunFigures, Vec<RejectedFile>), RunError> {
     let kind = request.kind;
-    let library = CopyDirs(request.copylib.clone());
+    let library = Arc::new(CopyDirs(request.copylib.clone()));
     let read = |file: &Path| -> Bytes {
         if allowed.is_some_and(|a| !a.contains(file)) {
             return Err(refusal(
@@ -157,7 +161,12 @@ async fn read_all(
             .zip(&contents)
             .filter_map(|(f, c)| c.as_ref().ok().map(|bytes| (relative(f), bytes.clone())))
             .collect();
-        let mut parsed = metadata::parse_project(kind, &sources, &library).into_iter();
+        // CPU work, off the runtime's threads.
+        let library = library.clone();
+        let parsed = tokio::task::spawn_blocking(move || metadata::parse_project(kind, &sources, &*library))
+            .await
+            .map_err(|e| RunError::Request(format!("the FastAPI project could not be read: {e}")))?;
+        let mut parsed = parsed.into_iter();
         let project = contents
             .iter()
             .map(|c| c.as_ref().ok().and_then(|_| parsed.next()))
@@ -178,18 +187,17 @@ async fn read_all(
                     .get_mut(index)
                     .and_then(Option::take)
                     .unwrap_or_else(|| read(&file));
-                let prepared = bytes.map(|bytes| {
-                    let parsed = match project.get_mut(index).and_then(Option::take) {
-                        Some(parsed) => parsed,
-                        None => metadata::parse_with(kind, &bytes, &library),
+                let parsed = project.get_mut(index).and_then(Option::take);
+                let library = library.clone();
+                async move {
+                    let prepared = match bytes {
+                        Ok(bytes) => {
+                            prepare(kind, source_name.clone(), bytes, parsed, library, request.parse_limit).await
+                        }
+                        Err(unread) => Err(unread),
                     };
-                    let parsed = parsed.map(|p| {
-                        let records = store::prepare(kind, &source_name, &kind.text(&bytes), p.records);
-                        (records, p.warnings)
-                    });
-                    (bytes, parsed)
-                });
-                ingest_file(sink, kind, source_name, prepared)
+                    ingest_file(sink, kind, source_name, prepared).await
+                }
             })
             .buffered(2)
     );
@@ -211,6 +219,41 @@ async fn read_all(
         progress(&figures, files.len());
     }
     Ok((figures, rejected))
+}
+
+/// Parses one file and computes its records' ids and hashes, on a blocking thread and within
+/// `limit`: a file that takes longer is refused (`too_slow`) and the run goes on. A parser
+/// that panics refuses its file alone (`internal_error`).
+async fn prepare(
+    kind: Kind,
+    source_name: String,
+    bytes: Vec<u8>,
+    parsed: Option<Read>,
+    library: Arc<CopyDirs>,
+    limit: Duration,
+) -> Result<Prepared, metadata::Refusal> {
+    let work = tokio::task::spawn_blocking(move || {
+        let parsed = parsed.unwrap_or_else(|| metadata::parse_with(kind, &bytes, &*library));
+        let parsed = parsed.map(|p| {
+            let records = store::prepare(kind, &source_name, &kind.text(&bytes), p.records);
+            (records, p.warnings)
+        });
+        (bytes, parsed)
+    });
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(prepared)) => Ok(prepared),
+        Ok(Err(panicked)) => Err(refusal(
+            "internal_error",
+            format!("the {} reader failed on this file: {panicked}", kind.as_str()),
+        )),
+        Err(_) => Err(refusal(
+            "too_slow",
+            format!(
+                "reading the file took longer than {} ms (metadata.parse_timeout_ms)",
+                limit.as_millis()
+            ),
+        )),
+    }
 }
 
 fn refusal(class: &'static str, message: String) -> metadata::Refusal {

@@ -7,6 +7,14 @@ use super::SettingsError;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MetadataSettings {
     pub sink: SinkKind,
+    /// A file whose parsing takes longer is refused (`too_slow`); the run goes on.
+    pub parse_timeout_ms: u64,
+}
+
+impl MetadataSettings {
+    pub fn parse_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.parse_timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -78,6 +78,7 @@ impl World {
             dry_run,
             task_id: None,
             confined_to: None,
+            parse_limit: self.env.settings.metadata.parse_limit(),
         };
         intake::metadata::run(&self.sink(), &request, &|_, _| {}).await
     }

@@ -322,3 +322,35 @@ async fn a_record_longer_than_the_cap_is_stored_in_chunks_split_between_lines() 
     assert_eq!(again["changes"]["unchanged"], 4, "{again}");
     assert_eq!(xmins(&env).await, before);
 }
+
+#[tokio::test]
+async fn a_file_that_takes_too_long_to_read_is_refused_alone() {
+    let env = TestEnv::new().await;
+    let dir = env.dir.0.join("slow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut book = String::from("       01  WIDE-REC.\n");
+    for i in 0..5_000 {
+        book.push_str(&format!("           05  F-{i:05}  PIC X(10).\n"));
+    }
+    std::fs::write(dir.join("wide.cpy"), book).unwrap();
+    // No time at all to read: the file is refused, the run itself ends normally.
+    let out = env
+        .command()
+        .env("INTAKE__METADATA__PARSE_TIMEOUT_MS", "0")
+        .args(["metadata", "ingest", "--kind", "cobol", "--json", "--source"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rejected"][0]["error_class"], "too_slow", "{report}");
+    assert!(stderr.contains("metadata.parse_timeout_ms"), "{stderr}");
+    assert_eq!(env.db.count("SELECT count(*) FROM source_metadata").await, 0);
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM source_metadata_errors WHERE error_class = 'too_slow'")
+            .await,
+        1
+    );
+}
