@@ -9,7 +9,6 @@ mod corpus;
 mod crash;
 mod download;
 mod fake_bigquery;
-mod fake_bigquery_sql;
 mod fixture_files;
 mod fixtures;
 mod google;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::fake_bigquery::{Row, Table};
+use super::{Row, Table};
 
 const STAGING_PREFIX: &str = "_intake_staging_";
 
