@@ -204,13 +204,20 @@ pub struct EnqueueArgs {
     pub supplier: String,
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+}
+
+/// How a task is queued, whatever its family.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
     /// Transient failures tolerated before dead-lettering (default: retry.max_retries).
     #[arg(long)]
     pub max_retries: Option<u32>,
     /// Dead-letter the task if it has not started within this duration (e.g. 1h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expires_in: Option<Duration>,
-    /// Wait for the result, print it as JSON, exit 3 if the task failed.
+    /// Wait for the result, print it as JSON, exit 3 if the task failed (or refused files).
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits.

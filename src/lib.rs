@@ -15,6 +15,7 @@
 //! - [`telemetry`]: logs and OpenTelemetry traces.
 
 pub mod bigquery;
+pub mod google_key;
 pub mod http;
 pub mod metadata;
 pub mod preview;

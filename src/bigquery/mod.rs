@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gcp_auth::{CustomServiceAccount, TokenProvider};
+use gcp_auth::TokenProvider;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 pub use jobs::{DmlStats, Job, QueryParameter};
 pub use tables::{Field, TableSchema};
 
+use crate::google_key::ServiceAccount;
 use crate::settings::BigQuerySettings;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/bigquery";
@@ -105,11 +106,6 @@ pub(crate) struct ErrorItem {
     pub message: String,
 }
 
-struct Account {
-    provider: CustomServiceAccount,
-    email: String,
-}
-
 /// A BigQuery dataset, through its REST API.
 pub struct BigQuery {
     http: reqwest::Client,
@@ -119,7 +115,7 @@ pub struct BigQuery {
     pub(crate) location: String,
     job_timeout: Duration,
     credentials: Option<PathBuf>,
-    account: OnceCell<Arc<Account>>,
+    account: OnceCell<Arc<ServiceAccount>>,
 }
 
 /// What a request sends.
@@ -153,36 +149,13 @@ impl BigQuery {
         })
     }
 
-    async fn account(&self) -> Result<Arc<Account>, BigQueryError> {
+    async fn account(&self) -> Result<Arc<ServiceAccount>, BigQueryError> {
         self.account
             .get_or_try_init(|| async {
-                let path = self
-                    .credentials
-                    .clone()
-                    .or_else(|| std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from))
-                    .ok_or_else(|| {
-                        BigQueryError::Config(
-                            "no service-account key: set bigquery.credentials_file or GOOGLE_APPLICATION_CREDENTIALS"
-                                .into(),
-                        )
-                    })?;
-                let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
-                    BigQueryError::Config(format!("cannot read the service-account key {}: {e}", path.display()))
-                })?;
-                #[derive(Deserialize)]
-                struct KeyFile {
-                    client_email: String,
-                }
-                let key: KeyFile = serde_json::from_str(&text).map_err(|e| {
-                    BigQueryError::Config(format!("{} is not a service-account key: {e}", path.display()))
-                })?;
-                let provider = CustomServiceAccount::from_json(&text).map_err(|e| {
-                    BigQueryError::Config(format!("the service-account key {} is unusable: {e}", path.display()))
-                })?;
-                Ok(Arc::new(Account {
-                    provider,
-                    email: key.client_email,
-                }))
+                ServiceAccount::load(self.credentials.clone(), "bigquery.credentials_file")
+                    .await
+                    .map(Arc::new)
+                    .map_err(BigQueryError::Config)
             })
             .await
             .cloned()

@@ -18,7 +18,7 @@ use intake_actors::domain::TaskId;
 use intake_actors::envelope::QueuedTask;
 use intake_actors::metadata::{Kind, MetadataTask, RunFigures, RunReport};
 
-use super::parse_duration;
+use super::QueueArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum MetadataAction {
@@ -93,21 +93,8 @@ pub struct IngestArgs {
 pub struct EnqueueArgs {
     #[command(flatten)]
     pub selection: Selection,
-    /// Transient failures tolerated before dead-lettering (default: retry.max_retries).
-    #[arg(long)]
-    pub max_retries: Option<u32>,
-    /// Dead-letter the task if it has not started within this duration (e.g. 1h).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub expires_in: Option<Duration>,
-    /// Wait for the result, print it as JSON; exit 3 if the task failed or refused files.
-    #[arg(long)]
-    pub wait: bool,
-    /// How long --wait waits.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
-    pub timeout: Duration,
-    /// A W3C traceparent to continue the producer's trace.
-    #[arg(long)]
-    pub traceparent: Option<String>,
+    #[command(flatten)]
+    pub queue: QueueArgs,
 }
 
 fn parse_sink(text: &str) -> Result<SinkKind, String> {
@@ -309,12 +296,13 @@ async fn enqueue(settings: &Settings, secrets: &Secrets, args: EnqueueArgs) -> a
         exclude: s.exclude,
         copylib: s.copylib.iter().map(|p| absolute(p)).collect::<anyhow::Result<_>>()?,
         retry_count: 0,
-        max_retries: args.max_retries.unwrap_or(settings.retry.max_retries),
+        max_retries: args.queue.max_retries.unwrap_or(settings.retry.max_retries),
         enqueued_at,
         expires_at: args
+            .queue
             .expires_in
             .map(|d| enqueued_at + chrono::Duration::from_std(d).unwrap_or_default()),
-        traceparent: args.traceparent,
+        traceparent: args.queue.traceparent,
         errors: Vec::new(),
     };
     task.validate().map_err(anyhow::Error::msg)?;
@@ -324,7 +312,7 @@ async fn enqueue(settings: &Settings, secrets: &Secrets, args: EnqueueArgs) -> a
         .enqueue_task(&QueuedTask::Metadata(task))
         .await
         .context("enqueueing the task")?;
-    if !args.wait {
+    if !args.queue.wait {
         println!("{task_id}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -336,10 +324,10 @@ async fn enqueue(settings: &Settings, secrets: &Secrets, args: EnqueueArgs) -> a
              follow it later with `intake metadata runs`"
         );
     }
-    let Some(result) = queue.wait_result(task_id, args.timeout).await? else {
+    let Some(result) = queue.wait_result(task_id, args.queue.timeout).await? else {
         bail!(
             "no result for task {task_id} within {}s; it may still be queued or running: follow it with `intake metadata runs`",
-            args.timeout.as_secs()
+            args.queue.timeout.as_secs()
         );
     };
     println!("{}", serde_json::to_string_pretty(&result)?);

@@ -18,18 +18,20 @@ pub(super) async fn enqueue(
     telemetry: &intake::telemetry::Telemetry,
     args: EnqueueArgs,
 ) -> anyhow::Result<ExitCode> {
-    let mut message = args
-        .source
-        .message(&args.supplier, args.max_retries.unwrap_or(settings.retry.max_retries))?;
+    let mut message = args.source.message(
+        &args.supplier,
+        args.queue.max_retries.unwrap_or(settings.retry.max_retries),
+    )?;
     message.expires_at = args
+        .queue
         .expires_in
         .map(|d| message.enqueued_at + chrono::Duration::from_std(d).unwrap_or_default());
     // The producer's trace: given, or this command's own when traces are exported.
     let span = tracing::info_span!("enqueue", task_id = %message.task_id, supplier = %message.supplier_name);
-    if let Some(traceparent) = &args.traceparent {
+    if let Some(traceparent) = &args.queue.traceparent {
         intake_actors::ports::TaskTracing::continue_trace(&intake::telemetry::TraceContext, &span, traceparent);
     }
-    message.traceparent = match args.traceparent {
+    message.traceparent = match args.queue.traceparent {
         Some(given) if !telemetry.exporting() => Some(given),
         other => intake::telemetry::current_traceparent(&span).or(other),
     };
@@ -37,7 +39,7 @@ pub(super) async fn enqueue(
     message.validate().map_err(anyhow::Error::msg)?;
     let queue = connect_queue(settings, secrets).await?;
     queue.enqueue(&message).await.context("enqueueing the task")?;
-    if args.wait {
+    if args.queue.wait {
         // stdout carries the result alone, so `--wait | jq` works; the id goes beside it.
         eprintln!("task {} enqueued; waiting for its result", message.task_id);
         if queue.live_workers().await.unwrap_or(1) == 0 {
@@ -50,14 +52,14 @@ pub(super) async fn enqueue(
     } else {
         println!("{}", message.task_id);
     }
-    if !args.wait {
+    if !args.queue.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    match queue.wait_result(message.task_id, args.timeout).await? {
+    match queue.wait_result(message.task_id, args.queue.timeout).await? {
         Some(result) => Ok(print_result(&result)),
         None => bail!(
             "no result for task {id} within {}s; it may still be queued or running: follow it with `intake task show {id}`",
-            args.timeout.as_secs(),
+            args.queue.timeout.as_secs(),
             id = message.task_id,
         ),
     }

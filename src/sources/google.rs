@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gcp_auth::{CustomServiceAccount, TokenProvider};
+use gcp_auth::TokenProvider;
 use intake_actors::decode::sheets::{SheetValues, SpreadsheetValues};
 use intake_actors::domain::{TaskFailure, TaskMeta};
 use intake_actors::ports::{FetchedSource, SourceContent};
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::fingerprint_bytes;
+use crate::google_key::ServiceAccount;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
 
@@ -29,18 +30,7 @@ pub struct GoogleSheets {
     http: reqwest::Client,
     base_url: String,
     credentials: Option<PathBuf>,
-    account: OnceCell<Arc<Account>>,
-}
-
-/// A loaded service-account key.
-struct Account {
-    provider: CustomServiceAccount,
-    email: String,
-}
-
-#[derive(Deserialize)]
-struct KeyFile {
-    client_email: String,
+    account: OnceCell<Arc<ServiceAccount>>,
 }
 
 #[derive(Deserialize)]
@@ -135,31 +125,13 @@ impl GoogleSheets {
         }
     }
 
-    async fn account(&self) -> Result<Arc<Account>, TaskFailure> {
+    async fn account(&self) -> Result<Arc<ServiceAccount>, TaskFailure> {
         self.account
             .get_or_try_init(|| async {
-                let path = self
-                    .credentials
-                    .clone()
-                    .or_else(|| std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from))
-                    .ok_or_else(|| {
-                        TaskFailure::permanent(
-                            "no Google service-account key: set google_sheets.credentials_file or GOOGLE_APPLICATION_CREDENTIALS",
-                        )
-                    })?;
-                let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
-                    TaskFailure::permanent(format!("cannot read the service-account key {}: {e}", path.display()))
-                })?;
-                let key: KeyFile = serde_json::from_str(&text).map_err(|e| {
-                    TaskFailure::permanent(format!("{} is not a service-account key: {e}", path.display()))
-                })?;
-                let provider = CustomServiceAccount::from_json(&text).map_err(|e| {
-                    TaskFailure::permanent(format!("the service-account key {} is unusable: {e}", path.display()))
-                })?;
-                Ok(Arc::new(Account {
-                    provider,
-                    email: key.client_email,
-                }))
+                ServiceAccount::load(self.credentials.clone(), "google_sheets.credentials_file")
+                    .await
+                    .map(Arc::new)
+                    .map_err(TaskFailure::permanent)
             })
             .await
             .cloned()
@@ -168,7 +140,7 @@ impl GoogleSheets {
     /// GETs a Sheets API URL as JSON, retrying 429 and 5xx as Google asks.
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
-        account: &Account,
+        account: &ServiceAccount,
         id: &str,
         url: reqwest::Url,
     ) -> Result<T, TaskFailure> {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use intake::bigquery::BigQuery;
 use intake::metadata::{RunError, RunRequest, Sink};
-use intake_actors::domain::{TaskId, TaskStatus};
+use intake_actors::domain::TaskStatus;
 use intake_actors::envelope::QueuedTask;
-use intake_actors::metadata::{Kind, MetadataTask, RunReport};
+use intake_actors::metadata::{Kind, RunReport};
 use serde_json::Value;
 
 use crate::fake_bigquery::{DATASET, FakeBigQuery, PROJECT, Table};
@@ -402,22 +402,7 @@ async fn a_queued_metadata_task_goes_to_bigquery_and_a_denied_one_is_dead_letter
     let books = world.books();
     std::fs::write(books.join("ledger.cpy"), copybook(10, 0)).unwrap();
     let worker = world.env.worker().await;
-    let task = |source: &Path| MetadataTask {
-        task_id: TaskId::new(),
-        kind: Kind::Cobol,
-        source: source.display().to_string(),
-        name: None,
-        recursive: false,
-        include: Vec::new(),
-        exclude: Vec::new(),
-        copylib: Vec::new(),
-        retry_count: 0,
-        max_retries: 3,
-        enqueued_at: chrono::Utc::now(),
-        expires_at: None,
-        traceparent: None,
-        errors: Vec::new(),
-    };
+    let task = |source: &Path| crate::metadata_queue::task(Kind::Cobol, source);
     let good = task(&books);
     world
         .env

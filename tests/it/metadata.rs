@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::helpers::TestEnv;
 
-const BOOK: &str = "\
+pub(crate) const BOOK: &str = "\
        01  ACCOUNT.
            05  ACCT-ID          PIC 9(10)     COMP-3.
            05  HOLDER           PIC X(40).
@@ -37,7 +37,7 @@ fn ingest_kind(env: &TestEnv, kind: &str, dir: &std::path::Path, extra: &[&str])
     )
 }
 
-async fn xmins(env: &TestEnv) -> Vec<(String, String)> {
+pub(crate) async fn xmins(env: &TestEnv) -> Vec<(String, String)> {
     sqlx::query_as("SELECT id, xmin::text FROM source_metadata ORDER BY id")
         .fetch_all(&env.db.pool)
         .await

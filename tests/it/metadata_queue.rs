@@ -10,18 +10,10 @@ use intake_actors::metadata::{Kind, MetadataTask};
 use serde_json::Value;
 
 use crate::helpers::TestEnv;
+use crate::metadata::{BOOK, xmins};
 
-const BOOK: &str = "\
-       01  ACCOUNT.
-           05  ACCT-ID          PIC 9(10)     COMP-3.
-           05  HOLDER           PIC X(40).
-           05  STATUS           PIC X.
-               88  OPEN         VALUE 'O'.
-               88  CLOSED       VALUE 'C'.
-           05  BALANCE          PIC S9(11)V99 COMP-3.
-";
-
-fn task(kind: Kind, source: &std::path::Path) -> MetadataTask {
+/// A metadata task of `kind` for `source`, as a producer would enqueue it.
+pub(crate) fn task(kind: Kind, source: &std::path::Path) -> MetadataTask {
     MetadataTask {
         task_id: TaskId::new(),
         kind,
@@ -38,13 +30,6 @@ fn task(kind: Kind, source: &std::path::Path) -> MetadataTask {
         traceparent: None,
         errors: Vec::new(),
     }
-}
-
-async fn xmins(env: &TestEnv) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT id, xmin::text FROM source_metadata ORDER BY id")
-        .fetch_all(&env.db.pool)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

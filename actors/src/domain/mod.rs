@@ -11,7 +11,7 @@ pub use catalog::{
 pub use source::{ColumnRef, Field, SourceConfig};
 pub use task::{
     AttemptError, DEFAULT_MAX_RETRIES, FailureClass, MAX_RETRIES_CEILING, ParserType, TaskCounts, TaskFailure, TaskId,
-    TaskMessage, TaskResult, TaskStatus, TaskType, parse_list_date,
+    TaskMessage, TaskResult, TaskStatus, TaskType, parse_list_date, validate_envelope,
 };
 
 use std::fmt;

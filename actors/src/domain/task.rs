@@ -148,22 +148,7 @@ pub const MAX_RETRIES_CEILING: u32 = 20;
 impl TaskMessage {
     /// Checks what serde cannot: cross-field rules of the schema.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_retries > MAX_RETRIES_CEILING {
-            return Err(format!(
-                "max_retries is {}, at most {MAX_RETRIES_CEILING} is allowed",
-                self.max_retries
-            ));
-        }
-        if let Some(expires_at) = self.expires_at
-            && expires_at < self.enqueued_at
-        {
-            return Err("expires_at is earlier than enqueued_at".into());
-        }
-        // No PostgreSQL text or JSONB value can hold NUL: such a message could be neither
-        // run nor recorded as it is.
-        if serde_json::to_string(self).is_ok_and(|json| json.contains("\\u0000")) {
-            return Err("a text field contains a NUL character (\\u0000)".into());
-        }
+        validate_envelope(self.max_retries, self.enqueued_at, self.expires_at, self)?;
         self.source_config.validate()
     }
 
@@ -181,6 +166,29 @@ impl TaskMessage {
     pub fn list_at(&self) -> DateTime<Utc> {
         self.list_date.unwrap_or(self.enqueued_at)
     }
+}
+
+/// The rules every task message keeps, whatever its family: a bounded retry budget, an expiry
+/// not before the enqueue, and no NUL character anywhere — no PostgreSQL text or JSONB value
+/// can hold one, so such a message could be neither run nor recorded as it is.
+pub fn validate_envelope(
+    max_retries: u32,
+    enqueued_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    message: &impl Serialize,
+) -> Result<(), String> {
+    if max_retries > MAX_RETRIES_CEILING {
+        return Err(format!(
+            "max_retries is {max_retries}, at most {MAX_RETRIES_CEILING} is allowed"
+        ));
+    }
+    if expires_at.is_some_and(|at| at < enqueued_at) {
+        return Err("expires_at is earlier than enqueued_at".into());
+    }
+    if serde_json::to_string(message).is_ok_and(|json| json.contains("\\u0000")) {
+        return Err("a text field contains a NUL character (\\u0000)".into());
+    }
+    Ok(())
 }
 
 /// `2026-11-22` (midnight UTC) or an RFC 3339 date-time.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Kind;
-use crate::domain::{AttemptError, DEFAULT_MAX_RETRIES, MAX_RETRIES_CEILING, TaskId};
+use crate::domain::{AttemptError, DEFAULT_MAX_RETRIES, TaskId, validate_envelope};
 
 /// Read artifacts of one kind from a file or a directory the worker can read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,20 +52,7 @@ fn default_max_retries() -> u32 {
 impl MetadataTask {
     /// Checks what serde cannot: cross-field rules of the schema.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_retries > MAX_RETRIES_CEILING {
-            return Err(format!(
-                "max_retries is {}, at most {MAX_RETRIES_CEILING} is allowed",
-                self.max_retries
-            ));
-        }
-        if let Some(expires_at) = self.expires_at
-            && expires_at < self.enqueued_at
-        {
-            return Err("expires_at is earlier than enqueued_at".into());
-        }
-        if serde_json::to_string(self).is_ok_and(|json| json.contains("\\u0000")) {
-            return Err("a text field contains a NUL character (\\u0000)".into());
-        }
+        validate_envelope(self.max_retries, self.enqueued_at, self.expires_at, self)?;
         for globs in [&self.include, &self.exclude] {
             if globs.len() > MAX_GLOBS || globs.iter().any(|g| g.len() > MAX_GLOB_LEN) {
                 return Err(format!(
