@@ -3,9 +3,11 @@
 //! an error about access must name).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use gcp_auth::CustomServiceAccount;
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 pub struct ServiceAccount {
     pub provider: CustomServiceAccount,
@@ -34,5 +36,35 @@ impl ServiceAccount {
             provider,
             email: key.client_email,
         })
+    }
+}
+
+/// A key read the first time it is needed (a worker that never reads a sheet needs none), then
+/// kept.
+pub struct LazyAccount {
+    path: Option<PathBuf>,
+    setting: &'static str,
+    account: OnceCell<Arc<ServiceAccount>>,
+}
+
+impl LazyAccount {
+    /// `path` is the setting's value (`None` when empty); `setting` its name, for the error.
+    pub fn new(path: Option<PathBuf>, setting: &'static str) -> Self {
+        Self {
+            path,
+            setting,
+            account: OnceCell::new(),
+        }
+    }
+
+    pub async fn get(&self) -> Result<Arc<ServiceAccount>, String> {
+        self.account
+            .get_or_try_init(|| async {
+                ServiceAccount::load(self.path.clone(), self.setting)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .cloned()
     }
 }

@@ -13,12 +13,11 @@ use std::time::Duration;
 use gcp_auth::TokenProvider;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 pub use jobs::{DmlStats, Job, QueryParameter};
 pub use tables::{Field, TableSchema};
 
-use crate::google_key::ServiceAccount;
+use crate::google_key::{LazyAccount, ServiceAccount};
 use crate::settings::BigQuerySettings;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/bigquery";
@@ -114,8 +113,7 @@ pub struct BigQuery {
     pub(crate) dataset: String,
     pub(crate) location: String,
     job_timeout: Duration,
-    credentials: Option<PathBuf>,
-    account: OnceCell<Arc<ServiceAccount>>,
+    account: LazyAccount,
 }
 
 /// What a request sends.
@@ -144,21 +142,15 @@ impl BigQuery {
             dataset: settings.dataset.clone(),
             location: settings.location.clone(),
             job_timeout: Duration::from_millis(settings.job_timeout_ms.max(1)),
-            credentials: (!settings.credentials_file.is_empty()).then(|| PathBuf::from(&settings.credentials_file)),
-            account: OnceCell::new(),
+            account: LazyAccount::new(
+                (!settings.credentials_file.is_empty()).then(|| PathBuf::from(&settings.credentials_file)),
+                "bigquery.credentials_file",
+            ),
         })
     }
 
     async fn account(&self) -> Result<Arc<ServiceAccount>, BigQueryError> {
-        self.account
-            .get_or_try_init(|| async {
-                ServiceAccount::load(self.credentials.clone(), "bigquery.credentials_file")
-                    .await
-                    .map(Arc::new)
-                    .map_err(BigQueryError::Config)
-            })
-            .await
-            .cloned()
+        self.account.get().await.map_err(BigQueryError::Config)
     }
 
     /// `projects/{p}/datasets/{d}` under the API's base.

@@ -14,10 +14,9 @@ use intake_actors::decode::sheets::{SheetValues, SpreadsheetValues};
 use intake_actors::domain::{TaskFailure, TaskMeta};
 use intake_actors::ports::{FetchedSource, SourceContent};
 use serde::Deserialize;
-use tokio::sync::OnceCell;
 
 use super::fingerprint_bytes;
-use crate::google_key::ServiceAccount;
+use crate::google_key::{LazyAccount, ServiceAccount};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/spreadsheets.readonly";
 
@@ -29,8 +28,7 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 pub struct GoogleSheets {
     http: reqwest::Client,
     base_url: String,
-    credentials: Option<PathBuf>,
-    account: OnceCell<Arc<ServiceAccount>>,
+    account: LazyAccount,
 }
 
 #[derive(Deserialize)]
@@ -120,21 +118,12 @@ impl GoogleSheets {
         Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            credentials,
-            account: OnceCell::new(),
+            account: LazyAccount::new(credentials, "google_sheets.credentials_file"),
         }
     }
 
     async fn account(&self) -> Result<Arc<ServiceAccount>, TaskFailure> {
-        self.account
-            .get_or_try_init(|| async {
-                ServiceAccount::load(self.credentials.clone(), "google_sheets.credentials_file")
-                    .await
-                    .map(Arc::new)
-                    .map_err(TaskFailure::permanent)
-            })
-            .await
-            .cloned()
+        self.account.get().await.map_err(TaskFailure::permanent)
     }
 
     /// GETs a Sheets API URL as JSON, retrying 429 and 5xx as Google asks.
