@@ -331,6 +331,13 @@ pub async fn apply(
     source_name: &str,
     records: &[StoredRecord],
 ) -> Result<Changes, sqlx::Error> {
+    // Most re-runs change nothing: one read outside any transaction says so, and then nothing
+    // is locked or written. A source with changes is planned again under its lock, as another
+    // run may have written it meanwhile.
+    let unlocked = plan(pool, kind, source_name, records).await?;
+    if unlocked.write.is_empty() && unlocked.vanished.is_empty() {
+        return Ok(unlocked.changes);
+    }
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("metadata:{}:{source_name}", kind.as_str()))
