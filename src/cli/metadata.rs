@@ -160,23 +160,7 @@ pub async fn run(settings: &Settings, secrets: &Secrets, action: MetadataAction)
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
-                for r in &runs {
-                    println!(
-                        "{}  {}  {:<6} {:<22} {:>4} files ({} rejected)  {:>7} records: +{} ~{} ={} -{}  {}",
-                        r.started_at.format("%Y-%m-%d %H:%M:%S"),
-                        r.run_id,
-                        r.kind,
-                        r.status,
-                        r.files_seen,
-                        r.files_rejected,
-                        r.records_seen,
-                        r.records_inserted,
-                        r.records_updated,
-                        r.records_unchanged,
-                        r.records_deleted,
-                        r.source
-                    );
-                }
+                print_runs(&runs);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -340,4 +324,26 @@ async fn enqueue(settings: &Settings, secrets: &Secrets, args: EnqueueArgs) -> a
             ExitCode::from(super::TASK_FAILED)
         }
     })
+}
+
+/// Runs as `intake metadata runs` and `intake task show` print them, one line each.
+pub(super) fn print_runs(runs: &[store::Run]) {
+    for r in runs {
+        let task = r.task_id.map(|t| format!("  task {t}")).unwrap_or_default();
+        println!(
+            "{}  {}  {:<6} {:<22} {:>4} files ({} rejected)  {:>7} records: +{} ~{} ={} -{}  {}{task}",
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.run_id,
+            r.kind,
+            r.status,
+            r.files_seen,
+            r.files_rejected,
+            r.records_seen,
+            r.records_inserted,
+            r.records_updated,
+            r.records_unchanged,
+            r.records_deleted,
+            r.source
+        );
+    }
 }

@@ -98,8 +98,19 @@ pub async fn task(settings: &Settings, secrets: &Secrets, action: TaskAction) ->
     let pool = super::connect_db(settings, secrets).await?;
     match action {
         TaskAction::Show { id, json } => {
-            let Some(record) = store::find_task(&pool, task_id(&id)?).await? else {
-                bail!("no task {id} on record");
+            let task = task_id(&id)?;
+            let Some(record) = store::find_task(&pool, task).await? else {
+                // A metadata task's story is its runs.
+                let runs = store::metadata::runs_of_task(&pool, task.as_uuid()).await?;
+                if runs.is_empty() {
+                    bail!("no task {id} on record");
+                }
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&runs)?);
+                } else {
+                    super::metadata::print_runs(&runs);
+                }
+                return Ok(ExitCode::SUCCESS);
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&record)?);

@@ -416,6 +416,8 @@ pub async fn compare(
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Run {
     pub run_id: Uuid,
+    /// The queued task the run belongs to, if any.
+    pub task_id: Option<Uuid>,
     pub kind: String,
     pub source: String,
     pub status: String,
@@ -430,13 +432,26 @@ pub struct Run {
     pub duration_ms: Option<i64>,
 }
 
+const RUN_COLUMNS: &str = "run_id, task_id, kind, source, status, files_seen, files_rejected, records_seen,
+     records_inserted, records_updated, records_unchanged, records_deleted, started_at, duration_ms";
+
 pub async fn runs(pool: &PgPool, limit: u32) -> Result<Vec<Run>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT run_id, kind, source, status, files_seen, files_rejected, records_seen, records_inserted,
-                records_updated, records_unchanged, records_deleted, started_at, duration_ms
-         FROM ingestion_log ORDER BY started_at DESC LIMIT $1",
-    )
+    // Only this file's constants go into the text.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {RUN_COLUMNS} FROM ingestion_log ORDER BY started_at DESC LIMIT $1"
+    )))
     .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+}
+
+/// The runs of one queued task (one per attempt that started), oldest first.
+pub async fn runs_of_task(pool: &PgPool, task: Uuid) -> Result<Vec<Run>, sqlx::Error> {
+    // Only this file's constants go into the text.
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {RUN_COLUMNS} FROM ingestion_log WHERE task_id = $1 ORDER BY started_at"
+    )))
+    .bind(task)
     .fetch_all(pool)
     .await
 }

@@ -75,6 +75,19 @@ async fn a_metadata_task_runs_from_the_queue_and_its_rerun_writes_no_row() {
         (7, 0, 0)
     );
     assert_eq!(xmins(&env).await, before, "an unchanged re-run writes no row");
+
+    // The task's story, without SQL: its run.
+    let mut command = env.command();
+    command.args(["task", "show", "--json"]).arg(first.task_id.to_string());
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let runs: Value = serde_json::from_slice(&out.stdout).expect("the runs as JSON");
+    assert_eq!(runs[0]["task_id"], first.task_id.to_string());
+    assert_eq!(runs[0]["status"], "completed");
+    assert_eq!(runs[0]["records_inserted"], 7);
     worker.stop().await;
 }
 
