@@ -103,8 +103,15 @@ impl BigQuery {
         );
         bytes.extend_from_slice(rows);
         bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        self.insert_job(job_id, self.upload_url(), Body::Multipart { boundary, bytes })
-            .await
+        self.insert_job(
+            job_id,
+            self.upload_url(),
+            Body::Multipart {
+                boundary,
+                bytes: bytes.into(),
+            },
+        )
+        .await
     }
 
     /// Runs a GoogleSQL statement as a query job.

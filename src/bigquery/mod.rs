@@ -123,7 +123,7 @@ pub(crate) enum Body {
     /// A multipart/related upload: the job's JSON, then the data.
     Multipart {
         boundary: String,
-        bytes: Vec<u8>,
+        bytes: bytes::Bytes,
     },
 }
 
@@ -200,6 +200,7 @@ impl BigQuery {
                         reqwest::header::CONTENT_TYPE,
                         format!("multipart/related; boundary={boundary}"),
                     )
+                    // Shared, not copied, on each attempt: an upload is up to 64 MB.
                     .body(bytes.clone()),
             };
             let response = match request.send().await {

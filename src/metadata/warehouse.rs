@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use intake_actors::metadata::{Changes, Kind, RunFigures};
+use serde::Serialize;
 use serde_json::json;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -27,6 +28,15 @@ const LOG: &str = "ingestion_log";
 
 const RECORD_COLUMNS: &str = "id, semantic_path, source_kind, source_name, parent_id, record_kind, name, data_type, \
      attributes, content, chunk_index, chunk_count, line_start, line_end, content_sha256";
+
+/// A staging table's row: the record as stored, with its source, serialised without copies.
+#[derive(Serialize)]
+struct StagedRow<'a> {
+    source_kind: &'a str,
+    source_name: &'a str,
+    #[serde(flatten)]
+    record: &'a StoredRecord,
+}
 
 #[derive(Default)]
 struct Gathered {
@@ -324,23 +334,11 @@ impl RunSink for BigQueryRun {
         }
         let mut rows = Vec::new();
         for r in records {
-            let row = json!({
-                "id": r.id,
-                "semantic_path": r.semantic_path,
-                "source_kind": kind.as_str(),
-                "source_name": source_name,
-                "parent_id": r.parent_id,
-                "record_kind": r.record_kind,
-                "name": r.name,
-                "data_type": r.data_type,
-                "attributes": r.attributes,
-                "content": r.content,
-                "chunk_index": r.chunk_index,
-                "chunk_count": r.chunk_count,
-                "line_start": r.line_start,
-                "line_end": r.line_end,
-                "content_sha256": r.content_sha256,
-            });
+            let row = StagedRow {
+                source_kind: kind.as_str(),
+                source_name,
+                record: r,
+            };
             // Writing into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut rows, &row);
             rows.push(b'\n');
