@@ -14,6 +14,8 @@ kind=${1:-cobol}
 files=${2:-100}
 fields=${3:-2000}
 bash scripts/services.sh
+# The Python reference reads manifests with PyYAML, as a straightforward extractor would.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --bin intake
 intake="$target/release/intake"
